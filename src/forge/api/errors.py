@@ -1,0 +1,61 @@
+"""Every error leaves as `application/problem+json` (RFC 9457), with a detail that says what to do."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from forge.api.limits import BodyTooLarge
+from forge.domain.errors import ForgeError
+
+PROBLEM = "application/problem+json"
+log = logging.getLogger("forge.api")
+
+
+def problem(status: int, title: str, detail: str, instance: str | None = None, **extra: object) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    if instance:
+        body["instance"] = instance
+    headers = {"WWW-Authenticate": 'Bearer realm="forge"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ForgeError)
+    async def _forge(request: Request, exc: ForgeError) -> JSONResponse:
+        return problem(exc.status, exc.title, str(exc), request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) + ". Fix these fields and retry."
+        return problem(422, "Invalid request", detail, request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, _title(exc.status_code), str(exc.detail), request.url.path)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return problem(413, "Payload too large", f"The request body is over {exc.limit} bytes; send smaller batches.")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Log the type only: exception text from SDKs can carry URLs with SAS tokens or keys.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return problem(500, "Internal error", "Forge hit an unexpected error; retry, and see the server log if it persists.")
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+
+from forge.api.auth import ForgeDep, Reader, Writer
+from forge.api.errors import problem
+from forge.services import traces as service
+
+router = APIRouter(prefix="/api/v1/traces", tags=["traces"])
+
+
+class TraceBatch(BaseModel):
+    traces: list[Any] = Field(description="Records in the import format: OpenAI chat `{messages: [...]}` "
+                                          "or `{prompt, response}`, with optional score, feedback, model, metadata.")
+    domain: str | None = Field(None, description="Domain for records that name none; the configured one by default.")
+
+
+class FeedbackIn(BaseModel):
+    feedback: Literal["approved", "rejected"] | None = None
+    score: float | None = Field(None, ge=0, le=100)
+
+
+@router.post("", status_code=201)
+def ingest_traces(batch: TraceBatch, key: Writer, forge: ForgeDep) -> Any:
+    ids, rejects = service.ingest(
+        forge.storage, batch.traces, tenant=key.tenant, domain=batch.domain or forge.settings.domain,
+        known_domains=forge.domains,
+    )
+    rejected = [{"index": r.line, "reason": r.reason, "detail": r.detail} for r in rejects]
+    if rejects and not ids:
+        return problem(422, "No valid traces", "Every record was rejected; see 'rejected' for why.", rejected=rejected)
+    return JSONResponse({"imported": len(ids), "ids": ids, "rejected": rejected}, status_code=201)
+
+
+@router.get("")
+def list_traces(
+    key: Reader,
+    forge: ForgeDep,
+    domain: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    continuation: str | None = None,
+) -> dict[str, Any]:
+    page = service.list_traces(
+        forge.storage, key.tenant, domain=domain, since=since, until=until, limit=limit, continuation=continuation
+    )
+    return {"items": [t.public() for t in page.items], "continuation": page.continuation}
+
+
+@router.patch("/{trace_id}/feedback")
+def set_feedback(trace_id: str, body: FeedbackIn, key: Writer, forge: ForgeDep) -> dict[str, Any]:
+    trace = service.judge(forge.storage, key.tenant, trace_id, feedback=body.feedback, score=body.score)
+    return trace.public()

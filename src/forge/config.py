@@ -1,0 +1,186 @@
+"""Forge's one Settings object: environment variables (`FORGE_*`) over `$FORGE_HOME/forge.toml` over defaults."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from forge.domain.cron import CronError, parse_cron
+from forge.domain.errors import ConfigError
+from forge.domain.names import NAME_RULE, valid_name
+
+ENV_PREFIX = "FORGE_"
+CONFIG_FILE = "forge.toml"
+
+
+class Provider(str, Enum):
+    LOCAL = "local"
+    AZURE_OPENAI = "azure-openai"
+    OPENAI = "openai"
+    AZUREML = "azureml"
+
+
+def default_home() -> Path:
+    return Path.home() / ".forge"
+
+
+class Settings(BaseSettings):
+    """Everything Forge reads from its environment, validated once at start."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    enabled: bool = Field(True, description="Run the nightly distillation when true.")
+    # Defaults are models Azure OpenAI fine-tunes (see README "Configuration"): the teacher is the strong
+    # model serving traffic, the student base is its cheaper sibling that hosted fine-tuning accepts.
+    teacher_model: str = Field("gpt-4.1", min_length=1)
+    student_base_model: str = Field("gpt-4.1-mini-2025-04-14", min_length=1)
+    trigger_threshold: int = Field(500, ge=1, description="Golden traces needed since the last run.")
+    schedule_cron: str = Field("0 0 2 * * *", description="Functions NCRONTAB, six fields.")
+    min_score: float = Field(90.0, ge=0, le=100, description="A trace scoring at least this is golden.")
+    provider: Provider = Provider.LOCAL
+    storage_connection: SecretStr | None = Field(None, description="Unset: Forge runs Azurite itself.")
+    storage_blob_url: str | None = Field(None, description="Blob account URL, used with DefaultAzureCredential.")
+    storage_table_url: str | None = Field(None, description="Table account URL, used with DefaultAzureCredential.")
+    home: Path = Field(default_factory=default_home)
+    node_modules: Path | None = Field(None, description="Where Azurite is installed; found by default.")
+    tenant: str = Field("default", description="The tenant the CLI acts for.")
+    domain: str = Field("coding", description="The active domain.")
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    api_max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _cron_has_six_fields(cls, value: str) -> str:
+        try:
+            parse_cron(value)
+        except CronError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("tenant", "domain")
+    @classmethod
+    def _is_a_name(cls, value: str) -> str:
+        if not valid_name(value):
+            raise ValueError(NAME_RULE)
+        return value
+
+    @field_validator("home", "node_modules")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / CONFIG_FILE
+
+    @property
+    def uses_managed_azurite(self) -> bool:
+        return self.storage_connection is None and not (self.storage_blob_url and self.storage_table_url)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _TomlFile(settings_cls)
+
+
+class _TomlFile(PydanticBaseSettingsSource):
+    """`$FORGE_HOME/forge.toml`: keys are the variable names without `FORGE_`, in lower case."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = _home_from_env() / CONFIG_FILE
+        if not path.is_file():
+            return {}
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML ({exc}); fix or delete it.") from None
+        return {k: v for k, v in data.items() if k in self.settings_cls.model_fields}
+
+
+def _home_from_env() -> Path:
+    raw = os.environ.get(f"{ENV_PREFIX}HOME")
+    return Path(raw).expanduser() if raw else default_home()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; any invalid value raises ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        name = f"{ENV_PREFIX}{field.upper()}"
+        allowed = _allowed(field)
+        got = err.get("input")
+        shown = "<hidden>" if field == "storage_connection" else repr(got)
+        lines.append(f"{name}={shown}: {err['msg']}" + (f" (allowed: {allowed})" if allowed else ""))
+    return "Invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _allowed(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return ""
+    if field == "provider":
+        return ", ".join(p.value for p in Provider)
+    if field == "enabled":
+        return "true or false"
+    if field == "schedule_cron":
+        return "six NCRONTAB fields: second minute hour day month day-of-week, e.g. '0 0 2 * * *'"
+    if field in ("tenant", "domain"):
+        return NAME_RULE
+    bounds = [m for m in info.metadata if hasattr(m, "ge") or hasattr(m, "le")]
+    lo = next((m.ge for m in bounds if getattr(m, "ge", None) is not None), None)
+    hi = next((m.le for m in bounds if getattr(m, "le", None) is not None), None)
+    if lo is not None and hi is not None:
+        return f"a number from {lo} to {hi}"
+    if lo is not None:
+        return f"a number of at least {lo}"
+    return ""
+
+
+def write_setting(settings: Settings, key: str, value: str | int | float | bool) -> Path:
+    """Set one key in `$FORGE_HOME/forge.toml`, keeping the others; validated before anything is written."""
+    if key not in Settings.model_fields:
+        raise ConfigError(f"Unknown setting '{key}'; known: {', '.join(sorted(Settings.model_fields))}.")
+    path = settings.config_file
+    current: dict[str, Any] = {}
+    if path.is_file():
+        current = tomllib.loads(path.read_text(encoding="utf-8"))
+    current[key] = value
+    load_settings(**{k: v for k, v in current.items() if k in Settings.model_fields})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(f"{k} = {_toml_value(v)}\n" for k, v in current.items()), encoding="utf-8")
+    tmp.replace(path)  # atomic: a crash never leaves a half-written config
+    return path
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,1 @@
+"""The embedded demo: a small, learnable coding task as teacher traffic."""

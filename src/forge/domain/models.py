@@ -1,0 +1,179 @@
+"""Forge's records. Python names are snake_case; the JSON the API speaks is camelCase (`jobId`, `datasetSize`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from ulid import ULID
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    """A ULID: unique, and sorts by creation time."""
+    return str(ULID())
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, use_enum_values=False)
+
+    # The storage ETag this record was read with; never serialised, used for optimistic concurrency.
+    etag: str | None = Field(default=None, exclude=True, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        """The record as the API shows it."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+Feedback = Literal["approved", "rejected"]
+
+
+class Trace(Record):
+    """One teacher call: the prompt messages, the assistant's answer, and what people or judges said of it."""
+
+    id: str
+    tenant: str
+    domain: str
+    created_at: datetime
+    model: str | None = None
+    messages: list[dict[str, Any]]
+    response: dict[str, Any]
+    tools: list[dict[str, Any]] | None = None
+    score: float | None = Field(default=None, ge=0, le=100)
+    feedback: Feedback | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: float | None = None
+    source: str = "import"
+    conversation_id: str | None = None
+    user: str | None = None
+    external_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def is_golden(self, min_score: float) -> bool:
+        return is_golden(self.score, self.feedback, min_score)
+
+
+def is_golden(score: float | None, feedback: str | None, min_score: float) -> bool:
+    """Approved by a person, or scored at least `min_score`; a rejected trace never is."""
+    if feedback == "rejected":
+        return False
+    return feedback == "approved" or (score is not None and score >= min_score)
+
+
+class JobStatus(str, Enum):
+    COLLECTING = "COLLECTING"
+    CURATING = "CURATING"
+    UPLOADING = "UPLOADING"
+    TRAINING = "TRAINING"
+    EVALUATING = "EVALUATING"
+    PROMOTING = "PROMOTING"
+    COMPLETED = "COMPLETED"
+    SKIPPED = "SKIPPED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.SKIPPED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class DistillationJob(Record):
+    job_id: str = Field(default_factory=new_id)
+    tenant: str
+    domain: str
+    status: JobStatus = JobStatus.COLLECTING
+    trigger: str = "manual"
+    provider: str | None = None
+    provider_job_id: str | None = None
+    dataset_id: str | None = None
+    dataset_size: int | None = None
+    resulting_model_id: str | None = None
+    eval_metrics: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+    cost: dict[str, Any] = Field(default_factory=dict)
+    stage_times: dict[str, datetime] = Field(default_factory=dict)
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    def advance(self, status: JobStatus, *, at: datetime | None = None, error: str | None = None) -> None:
+        """Move to `status`, stamping when it was entered."""
+        moment = at or utcnow()
+        self.status = status
+        self.stage_times[status.value] = moment
+        self.updated_at = moment
+        if error is not None:
+            self.error = error
+
+
+class JobEvent(Record):
+    job_id: str
+    seq: int = 0
+    time: datetime = Field(default_factory=utcnow)
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    type: str
+    message: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Dataset(Record):
+    dataset_id: str = Field(default_factory=new_id)
+    tenant: str
+    domain: str
+    version: int = 1
+    parent_id: str | None = None
+    job_id: str | None = None
+    sha256: str | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    dropped: dict[str, int] = Field(default_factory=dict)
+    token_stats: dict[str, Any] = Field(default_factory=dict)
+    blobs: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ModelStage(str, Enum):
+    STAGING = "staging"
+    CANDIDATE = "candidate"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+class ModelVersion(Record):
+    version_id: str = Field(default_factory=new_id)
+    tenant: str
+    domain: str
+    base_model: str
+    provider_model_id: str | None = None
+    adapter_uri: str | None = None
+    job_id: str | None = None
+    dataset_id: str | None = None
+    stage: ModelStage = ModelStage.STAGING
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Route(Record):
+    tenant: str
+    domain: str
+    production_model: str | None = None
+    previous_production_model: str | None = None
+    canary_model: str | None = None
+    canary_percent: float = Field(default=0.0, ge=0, le=100)
+    sticky_by: Literal["user", "conversation"] = "user"
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKey(Record):
+    tenant: str
+    key_hash: str
+    name: str
+    scopes: list[str] = Field(default_factory=lambda: ["read", "write"])
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked: bool = False

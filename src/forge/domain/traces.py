@@ -1,0 +1,194 @@
+"""Traces in: the accepted input formats, and trace ids that say where a trace is stored."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from ulid import ULID
+
+from forge.domain.models import Trace
+from forge.domain.names import valid_name
+
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+MAX_LINE_BYTES = 4 * 1024 * 1024
+
+
+class InvalidTrace(ValueError):
+    """One input record that cannot become a trace; `reason` is a short code for summaries."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def new_trace_id(domain: str, created_at: datetime) -> str:
+    """`{domain}.{ULID}` with the ULID's time set to the trace's time, so the id alone locates the trace."""
+    return f"{domain}.{ULID.from_datetime(created_at)}"
+
+
+def split_trace_id(trace_id: str) -> tuple[str, datetime]:
+    """The domain and the millisecond time a trace id encodes; InvalidTrace if it is not one of ours."""
+    domain, dot, ulid_text = trace_id.rpartition(".")
+    try:
+        if not dot or not valid_name(domain):
+            raise ValueError
+        return domain, ULID.from_str(ulid_text).datetime
+    except ValueError:
+        raise InvalidTrace("bad_id", f"'{trace_id}' is not a trace id (expected '<domain>.<ULID>')") from None
+
+
+def parse_line(line: str | bytes, *, tenant: str, domain: str, source: str, now: datetime) -> Trace:
+    """One JSONL line → a Trace; raises InvalidTrace with the reason."""
+    if len(line) > MAX_LINE_BYTES:
+        raise InvalidTrace("too_large", f"line is {len(line)} bytes; the limit is {MAX_LINE_BYTES}")
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidTrace("invalid_json", f"not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    return parse_record(record, tenant=tenant, domain=domain, source=source, now=now)
+
+
+def parse_record(record: Any, *, tenant: str, domain: str, source: str, now: datetime) -> Trace:
+    """A decoded record (OpenAI chat format or a prompt/response pair) → a Trace."""
+    if not isinstance(record, dict):
+        raise InvalidTrace("not_an_object", f"expected a JSON object, got {type(record).__name__}")
+    if "messages" in record:
+        messages, response = _chat(record["messages"])
+    elif "prompt" in record or "response" in record:
+        messages, response = _pair(record)
+    else:
+        raise InvalidTrace("no_messages", "needs a 'messages' list, or 'prompt' and 'response'")
+    domain = _domain(record.get("domain", domain))
+    created_at = _time(record.get("created_at", record.get("timestamp")), now)
+    usage = record.get("usage") if isinstance(record.get("usage"), dict) else {}
+    fields = {
+        "model": _optional_str(record, "model"),
+        "tools": _optional_list(record, "tools"),
+        "score": _score(record.get("score")),
+        "feedback": _feedback(record.get("feedback")),
+        "prompt_tokens": _optional_int(record.get("prompt_tokens", usage.get("prompt_tokens")), "prompt_tokens"),
+        "completion_tokens": _optional_int(
+            record.get("completion_tokens", usage.get("completion_tokens")), "completion_tokens"
+        ),
+        "latency_ms": _optional_number(record.get("latency_ms"), "latency_ms"),
+        "conversation_id": _optional_str(record, "conversation_id"),
+        "user": _optional_str(record, "user"),
+        "external_id": _optional_str(record, "id"),
+        "metadata": _metadata(record.get("metadata")),
+    }
+    return Trace(
+        id=new_trace_id(domain, created_at),
+        tenant=tenant,
+        domain=domain,
+        created_at=created_at,
+        messages=messages,
+        response=response,
+        source=source,
+        **fields,
+    )
+
+
+def _chat(messages: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    if not isinstance(messages, list) or not messages:
+        raise InvalidTrace("no_messages", "'messages' must be a non-empty list")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InvalidTrace("bad_message", f"messages[{i}] is not an object")
+        role = message.get("role")
+        if role not in ROLES:
+            raise InvalidTrace("bad_message", f"messages[{i}] has role {role!r}; use one of {sorted(ROLES)}")
+        if "content" not in message and not message.get("tool_calls") and not message.get("function_call"):
+            raise InvalidTrace("bad_message", f"messages[{i}] has no 'content'")
+    if messages[-1]["role"] != "assistant":
+        raise InvalidTrace("no_assistant_response", "the last message must be the assistant's answer")
+    if len(messages) < 2:
+        raise InvalidTrace("no_messages", "there is an answer but no prompt before it")
+    return messages[:-1], messages[-1]
+
+
+def _pair(record: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    prompt, response = record.get("prompt"), record.get("response")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidTrace("no_messages", "'prompt' must be a non-empty string")
+    if not isinstance(response, str) or not response.strip():
+        raise InvalidTrace("no_assistant_response", "'response' must be a non-empty string")
+    messages = [{"role": "user", "content": prompt}]
+    if isinstance(record.get("system"), str):
+        messages.insert(0, {"role": "system", "content": record["system"]})
+    return messages, {"role": "assistant", "content": response}
+
+
+def _domain(value: Any) -> str:
+    if not isinstance(value, str) or not valid_name(value):
+        raise InvalidTrace("bad_field", f"'domain' {value!r} is not a domain name")
+    return value
+
+
+def _time(value: Any, now: datetime) -> datetime:
+    if value is None:
+        return now
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            moment = datetime.fromtimestamp(value, tz=timezone.utc)
+        else:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise InvalidTrace("bad_field", f"'created_at' {value!r} is not an ISO 8601 time or a Unix time") from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _score(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        raise InvalidTrace("bad_score", f"'score' {value!r} must be a number from 0 to 100")
+    return float(value)
+
+
+def _feedback(value: Any) -> str | None:
+    if value is None or value in ("approved", "rejected"):
+        return value
+    raise InvalidTrace("bad_feedback", f"'feedback' {value!r} must be 'approved' or 'rejected'")
+
+
+def _optional_str(record: dict[str, Any], key: str) -> str | None:
+    value = record.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise InvalidTrace("bad_field", f"'{key}' must be a string")
+
+
+def _optional_list(record: dict[str, Any], key: str) -> list[Any] | None:
+    value = record.get(key)
+    if value is None or isinstance(value, list):
+        return value
+    raise InvalidTrace("bad_field", f"'{key}' must be a list")
+
+
+def _optional_int(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidTrace("bad_field", f"'{key}' must be a non-negative integer")
+    return value
+
+
+def _optional_number(value: Any, key: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise InvalidTrace("bad_field", f"'{key}' must be a non-negative number")
+    return float(value)
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidTrace("bad_field", "'metadata' must be an object")
+    return value

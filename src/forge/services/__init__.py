@@ -1,0 +1,1 @@
+"""Use cases the entry points (API, CLI, Functions) call: each parses nothing and shapes nothing, it just acts."""

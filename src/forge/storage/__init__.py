@@ -1,0 +1,43 @@
+"""Azure Tables and Blobs repositories (Azurite locally), bundled as one Storage object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from forge.storage.account import StorageAccount
+from forge.storage.apikeys import ApiKeyRepository
+from forge.storage.datasets import DatasetRepository
+from forge.storage.events import JobEventRepository
+from forge.storage.jobs import JobRepository
+from forge.storage.models import ModelRepository, RouteRepository
+from forge.storage.traces import TraceRepository
+
+
+@dataclass
+class Storage:
+    account: StorageAccount
+    traces: TraceRepository
+    jobs: JobRepository
+    events: JobEventRepository
+    datasets: DatasetRepository
+    models: ModelRepository
+    routes: RouteRepository
+    keys: ApiKeyRepository
+
+    @classmethod
+    def open(cls, account: StorageAccount) -> "Storage":
+        """Repositories over `account`, creating its tables and containers if they are missing."""
+        account.ensure()
+        return cls(
+            account,
+            TraceRepository(account),
+            JobRepository(account),
+            JobEventRepository(account),
+            DatasetRepository(account),
+            ModelRepository(account),
+            RouteRepository(account),
+            ApiKeyRepository(account),
+        )
+
+
+__all__ = ["Storage", "StorageAccount"]

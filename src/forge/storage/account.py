@@ -1,0 +1,53 @@
+"""The storage account: Table and Blob service clients from a connection string or from Entra ID + account URLs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
+
+from forge.domain.errors import StorageUnavailable
+
+TABLES = ("traces", "jobs", "jobevents", "datasets", "models", "routes", "apikeys")
+CONTAINERS = ("datasets", "models", "traces")
+
+
+@dataclass
+class StorageAccount:
+    tables: TableServiceClient
+    blobs: BlobServiceClient
+
+    @classmethod
+    def from_connection_string(cls, connection: str) -> "StorageAccount":
+        return cls(
+            TableServiceClient.from_connection_string(connection),
+            BlobServiceClient.from_connection_string(connection),
+        )
+
+    @classmethod
+    def from_urls(cls, table_url: str, blob_url: str, credential: Any = None) -> "StorageAccount":
+        """Identity-based access (managed identity in Azure, `az login` on a laptop)."""
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        return cls(TableServiceClient(table_url, credential=credential), BlobServiceClient(blob_url, credential=credential))
+
+    def ensure(self) -> None:
+        """Create Forge's tables and containers if they are missing (idempotent)."""
+        try:
+            for name in TABLES:
+                self.tables.create_table_if_not_exists(name)
+            for name in CONTAINERS:
+                try:
+                    self.blobs.create_container(name)
+                except ResourceExistsError:
+                    pass
+        except AzureError as exc:
+            raise StorageUnavailable(
+                f"Cannot reach storage at {self.tables.url} ({type(exc).__name__}). Check FORGE_STORAGE_CONNECTION, "
+                "or unset it to let Forge run Azurite itself."
+            ) from None

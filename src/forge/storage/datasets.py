@@ -1,0 +1,80 @@
+"""Datasets: metadata in Table (PartitionKey tenant), JSONL files in Blob under `datasets/{tenant}/{dataset}/`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable, Iterator
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from forge.domain.errors import DatasetNotFound
+from forge.domain.models import Dataset
+from forge.storage.account import StorageAccount
+from forge.storage.tables import Page, RecordTable, quote
+
+CONTAINER = "datasets"
+FILES = ("train", "valid", "rejects")
+
+
+class JsonlWriter:
+    """Encodes records as JSONL bytes on the fly, counting lines and hashing what it yields."""
+
+    def __init__(self, records: Iterable[dict[str, Any]]):
+        self.records = records
+        self.lines = 0
+        self.sha256 = hashlib.sha256()
+
+    def __iter__(self) -> Iterator[bytes]:
+        for record in self.records:
+            chunk = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            self.lines += 1
+            self.sha256.update(chunk)
+            yield chunk
+
+
+class DatasetRepository:
+    def __init__(self, account: StorageAccount):
+        self.table = RecordTable(account.tables.get_table_client("datasets"), Dataset, lambda d: (d.tenant, d.dataset_id))
+        self.blobs = account.blobs.get_container_client(CONTAINER)
+
+    def create(self, dataset: Dataset) -> Dataset:
+        return self.table.create(dataset)
+
+    def save(self, dataset: Dataset) -> Dataset:
+        return self.table.replace(dataset)
+
+    def get(self, tenant: str, dataset_id: str) -> Dataset:
+        dataset = self.table.get(tenant, dataset_id)
+        if dataset is None:
+            raise DatasetNotFound(f"No dataset '{dataset_id}' for this tenant; list datasets to find its id.")
+        return dataset
+
+    def list(self, tenant: str, *, limit: int = 50, continuation: str | None = None) -> Page[Dataset]:
+        return self.table.page(f"PartitionKey eq {quote(tenant)}", limit, continuation)
+
+    def write_file(self, tenant: str, dataset_id: str, name: str, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        """Stream records to `{tenant}/{dataset}/{name}.jsonl`; returns its blob path, line count and sha256."""
+        if name not in FILES:
+            raise ValueError(f"dataset file must be one of {FILES}")
+        path = f"{tenant}/{dataset_id}/{name}.jsonl"
+        writer = JsonlWriter(records)
+        self.blobs.upload_blob(path, iter(writer), overwrite=True)
+        return {"path": f"{CONTAINER}/{path}", "lines": writer.lines, "sha256": writer.sha256.hexdigest()}
+
+    def read_file(self, tenant: str, dataset_id: str, name: str) -> Iterator[dict[str, Any]]:
+        """The records of one dataset file, read chunk by chunk (never the whole file in memory)."""
+        path = f"{tenant}/{dataset_id}/{name}.jsonl"
+        try:
+            chunks = self.blobs.download_blob(path).chunks()
+        except ResourceNotFoundError:
+            raise DatasetNotFound(f"Dataset '{dataset_id}' has no {name}.jsonl.") from None
+        rest = b""
+        for chunk in chunks:
+            rest += chunk
+            *lines, rest = rest.split(b"\n")
+            for line in lines:
+                if line:
+                    yield json.loads(line)
+        if rest.strip():
+            yield json.loads(rest)

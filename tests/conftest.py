@@ -1,0 +1,48 @@
+"""Shared fixtures: one in-memory Azurite per test session, a fresh tenant per test, a temp FORGE_HOME."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from forge.config import Settings, load_settings
+from forge.storage import Storage, StorageAccount
+from forge.storage.azurite import AzuriteInstance, find_node_modules, start, stop_pid
+from tests.factories import unique_name
+
+
+@pytest.fixture(autouse=True)
+def _forge_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's ~/.forge or their FORGE_* variables."""
+    for key in list(os.environ):
+        if key.startswith("FORGE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("FORGE_HOME", str(tmp_path / "forge-home"))
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteInstance]:
+    log = tmp_path_factory.mktemp("azurite") / "azurite.log"
+    instance = start(find_node_modules(), data_dir=None, log_path=log, detach=False)
+    try:
+        yield instance
+    finally:
+        stop_pid(instance.pid)
+
+
+@pytest.fixture(scope="session")
+def storage(azurite: AzuriteInstance) -> Storage:
+    return Storage.open(StorageAccount.from_connection_string(azurite.connection_string))
+
+
+@pytest.fixture
+def tenant() -> str:
+    return unique_name("t")
+
+
+@pytest.fixture
+def settings(azurite: AzuriteInstance, tmp_path: Path) -> Settings:
+    return load_settings(storage_connection=azurite.connection_string, home=tmp_path / "forge-home")
