@@ -39,6 +39,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps errors raised while reading the body
+            return await _too_large(request, exc.__cause__)
         return problem(exc.status_code, _title(exc.status_code), str(exc.detail), request.url.path)
 
     @app.exception_handler(BodyTooLarge)

@@ -20,9 +20,11 @@ app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     try:
-        app(standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
+        if isinstance(result, int) and result:
+            sys.exit(result)
     except ForgeError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(1)

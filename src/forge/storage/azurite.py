@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from forge.domain.errors import ForgeError
 
@@ -46,10 +46,10 @@ class AzuriteInstance:
         )
 
 
-def find_node_modules(configured: Path | None = None) -> Path:
+def find_node_modules(configured: Path | None = None, search_from: Sequence[Path] | None = None) -> Path:
     """The node_modules holding Azurite: the configured one, else the nearest above the cwd or this package."""
     candidates = [configured] if configured else []
-    for start in (Path.cwd(), Path(__file__).resolve()):
+    for start in search_from if search_from is not None else (Path.cwd(), Path(__file__).resolve()):
         candidates += [p / "node_modules" for p in (start, *start.parents)]
     for candidate in candidates:
         if candidate and (candidate / ENTRY).is_file():

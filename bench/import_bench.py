@@ -1,0 +1,126 @@
+"""Trace import at scale: peak memory of `forge traces import`'s streaming path as the file grows.
+
+Each import runs in a child process so its peak RSS is its own. The peer, measured in the same run, is the
+whole-file approach (read every line, parse every trace, then write): its peak is what streaming avoids.
+Prints, per size: lines/s, rejected lines, peak RSS of both, and the ratios.
+
+    .venv/bin/python bench/import_bench.py [--sizes 10000,100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def make_file(path: Path, lines: int, seed: int = 1) -> int:
+    """`lines` chat traces of realistic size, 1% of them malformed; returns how many are malformed."""
+    rng = random.Random(seed)
+    bad = 0
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(lines):
+            record = {
+                "messages": [
+                    {"role": "system", "content": "You are a senior software engineer."},
+                    {"role": "user", "content": f"Question {i}: " + "explain this code " * rng.randint(5, 40)},
+                    {"role": "assistant", "content": "```python\n" + "x = 1\n" * rng.randint(5, 60) + "```"},
+                ],
+                "score": rng.randint(50, 100),
+                "conversation_id": f"c{i // 3}",
+            }
+            line = json.dumps(record)
+            if i % 100 == 37:
+                line, bad = line[: rng.randint(5, 80)], bad + 1
+            handle.write(line + "\n")
+    return bad
+
+
+def child(mode: str, path: str, connection: str) -> None:
+    from forge.domain.models import utcnow
+    from forge.domain.traces import InvalidTrace, parse_line
+    from forge.domains import load_domains
+    from forge.services.traces import import_jsonl
+    from forge.storage import Storage, StorageAccount
+
+    started = time.perf_counter()
+    if mode == "stream":
+        storage = Storage.open(StorageAccount.from_connection_string(connection))
+        with open(path, "rb") as stream:
+            summary = import_jsonl(storage, stream, tenant=f"bench{os.getpid()}", domain="coding",
+                                   known_domains=load_domains(), on_reject=lambda r: None)
+        result = {"imported": summary.imported, "rejected": summary.rejected_total}
+    else:  # the peer: hold the whole file and every parsed trace before writing anything
+        with open(path, "rb") as handle:
+            lines = handle.read().splitlines()
+        traces, rejected = [], 0
+        for line in lines:
+            try:
+                traces.append(parse_line(line, tenant="peer", domain="coding", source="import", now=utcnow()))
+            except InvalidTrace:
+                rejected += 1
+        result = {"imported": len(traces), "rejected": rejected}
+    result["seconds"] = time.perf_counter() - started
+    print(json.dumps(result))
+
+
+def measure(mode: str, path: Path, connection: str) -> dict:
+    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, str(path), connection],
+                            stdout=subprocess.PIPE, text=True)
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{mode} import of {path} failed")
+    result = json.loads(output.strip().splitlines()[-1])
+    result["peak_mib"] = usage.ru_maxrss / 1024
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "CONNECTION"))
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+
+    from forge.storage.azurite import find_node_modules, start, stop_pid
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        azurite = start(find_node_modules(), data_dir=None, log_path=Path(tmp) / "azurite.log", detach=False)
+        try:
+            rows = []
+            for size in sizes:
+                path = Path(tmp) / f"traces-{size}.jsonl"
+                bad = make_file(path, size)
+                stream = measure("stream", path, azurite.connection_string)
+                peer = measure("whole-file", path, azurite.connection_string)
+                assert stream["rejected"] == bad and stream["imported"] == size - bad, stream
+                rows.append((size, path.stat().st_size, stream, peer))
+                print(f"{size:>8} lines ({path.stat().st_size / 2**20:6.1f} MiB, {bad} malformed): "
+                      f"streaming import {stream['imported']} traces in {stream['seconds']:.1f}s "
+                      f"({size / stream['seconds']:.0f} lines/s), peak {stream['peak_mib']:.0f} MiB | "
+                      f"whole-file peer (parse only, no writes) peak {peer['peak_mib']:.0f} MiB | "
+                      f"peer/streaming {peer['peak_mib'] / stream['peak_mib']:.2f}x", flush=True)
+        finally:
+            stop_pid(azurite.pid)
+    if len(rows) > 1:
+        (s0, _, a, pa), (s1, _, b, pb) = rows[0], rows[-1]
+        print(f"growth {s0}→{s1} lines ({s1 / s0:.0f}x the file): streaming peak {b['peak_mib'] / a['peak_mib']:.2f}x, "
+              f"whole-file peer peak {pb['peak_mib'] / pa['peak_mib']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from forge.domain.errors import InvalidInput, TraceNotFound
+from tests.factories import make_trace
+
+DAY = datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def test_a_stored_trace_reads_back_whole(storage, tenant):
+    trace = make_trace(tenant, score=97.0, conversation_id="c1", metadata={"k": [1, 2]})
+    assert storage.traces.add([trace]) == 1
+    assert storage.traces.get(tenant, trace.id) == trace
+
+
+def test_a_body_over_32_kib_goes_to_blob_and_reads_back_whole(storage, tenant):
+    big = "é" * 40_000
+    trace = make_trace(tenant, response={"role": "assistant", "content": big})
+    storage.traces.add([trace])
+    entity = storage.traces.table.client.get_entity(*__import__("forge.storage.traces", fromlist=["x"]).trace_keys(
+        tenant, trace.id))
+    assert "body_blob" in entity and "response__json" not in entity
+    assert storage.traces.get(tenant, trace.id).response["content"] == big
+
+
+def test_many_traces_across_days_and_domains_are_all_stored_and_paged_without_repeats(storage, tenant):
+    traces = [make_trace(tenant, domain, created_at=DAY + timedelta(hours=7 * i))
+              for i in range(130) for domain in ("coding", "legal")]
+    assert storage.traces.add(traces) == 260
+    seen, token, pages = [], None, 0
+    while True:
+        page = storage.traces.list(tenant, domain="coding", limit=50, continuation=token)
+        seen += [t.id for t in page.items]
+        pages += 1
+        token = page.continuation
+        if not token:
+            break
+    assert pages >= 3
+    assert len(seen) == len(set(seen)) == 130
+    assert all(i.startswith("coding.") for i in seen)
+    assert seen == sorted(seen, key=lambda i: storage.traces.get(tenant, i).created_at)
+
+
+def test_listing_by_time_window_keeps_only_that_window(storage, tenant):
+    storage.traces.add([make_trace(tenant, created_at=DAY + timedelta(days=d)) for d in range(5)])
+    page = storage.traces.list(tenant, since=DAY + timedelta(days=1), until=DAY + timedelta(days=3))
+    assert [t.created_at for t in page.items] == [DAY + timedelta(days=1), DAY + timedelta(days=2)]
+
+
+def test_feedback_and_score_change_only_those_fields(storage, tenant):
+    trace = make_trace(tenant, metadata={"keep": True})
+    storage.traces.add([trace])
+    storage.traces.set_feedback(tenant, trace.id, "rejected")
+    updated = storage.traces.set_score(tenant, trace.id, 42)
+    assert (updated.feedback, updated.score, updated.metadata) == ("rejected", 42.0, {"keep": True})
+    assert list(storage.traces.verdicts(tenant)) == [(42.0, "rejected")]
+
+
+def test_another_tenants_trace_is_not_found(storage, tenant):
+    trace = make_trace(tenant)
+    storage.traces.add([trace])
+    with pytest.raises(TraceNotFound):
+        storage.traces.get(tenant + "-other", trace.id)
+    with pytest.raises(TraceNotFound):
+        storage.traces.set_feedback(tenant + "-other", trace.id, "approved")
+    with pytest.raises(TraceNotFound):
+        storage.traces.get(tenant, "garbage")
+
+
+def test_a_forged_continuation_token_is_refused(storage, tenant):
+    with pytest.raises(InvalidInput):
+        storage.traces.list(tenant, continuation="bm90IGEgdG9rZW4")
