@@ -62,15 +62,18 @@ class DatasetRepository:
         self.blobs.upload_blob(path, iter(writer), overwrite=True)
         return {"path": f"{CONTAINER}/{path}", "lines": writer.lines, "sha256": writer.sha256.hexdigest()}
 
-    def read_file(self, tenant: str, dataset_id: str, name: str) -> Iterator[dict[str, Any]]:
-        """The records of one dataset file, read chunk by chunk (never the whole file in memory)."""
+    def open_file(self, tenant: str, dataset_id: str, name: str) -> Iterator[bytes]:
+        """The raw bytes of one dataset file, chunk by chunk (for uploads to a provider, or a local copy)."""
         path = f"{tenant}/{dataset_id}/{name}.jsonl"
         try:
-            chunks = self.blobs.download_blob(path).chunks()
+            return self.blobs.download_blob(path).chunks()
         except ResourceNotFoundError:
             raise DatasetNotFound(f"Dataset '{dataset_id}' has no {name}.jsonl.") from None
+
+    def read_file(self, tenant: str, dataset_id: str, name: str) -> Iterator[dict[str, Any]]:
+        """The records of one dataset file, read chunk by chunk (never the whole file in memory)."""
         rest = b""
-        for chunk in chunks:
+        for chunk in self.open_file(tenant, dataset_id, name):
             rest += chunk
             *lines, rest = rest.split(b"\n")
             for line in lines:

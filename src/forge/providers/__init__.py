@@ -1,0 +1,1 @@
+"""Training providers, inference clients and judges: the adapters Forge talks to models through."""
