@@ -9,6 +9,7 @@ from forge.domain.domains import DomainConfig
 from forge.domains import load_domains
 from forge.storage import Storage, StorageAccount
 from forge.storage.azurite import AzuriteInstance, ManagedAzurite
+from forge.telemetry import configure_telemetry
 
 
 @dataclass
@@ -32,6 +33,7 @@ def connect(settings: Settings) -> tuple[StorageAccount, AzuriteInstance | None]
 def bootstrap(settings: Settings | None = None, *, storage: Storage | None = None) -> Forge:
     """Real adapters by default; tests pass an emulator-backed `storage`."""
     settings = settings or load_settings()
+    configure_telemetry(settings)
     azurite = None
     if storage is None:
         account, azurite = connect(settings)

@@ -33,7 +33,7 @@ def default_home() -> Path:
 class Settings(BaseSettings):
     """Everything Forge reads from its environment, validated once at start."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, populate_by_name=True)
 
     enabled: bool = Field(True, description="Run the nightly distillation when true.")
     # Defaults are models Azure OpenAI fine-tunes (see README "Configuration"): the teacher is the strong
@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
     api_max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    # Read under the names Azure sets for every app, not with the FORGE_ prefix.
+    applicationinsights_connection_string: SecretStr | None = Field(
+        None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
+    )
+    applicationinsights_authentication_string: str | None = Field(
+        None, validation_alias="APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
+    )
 
     @field_validator("schedule_cron")
     @classmethod

@@ -27,6 +27,8 @@ AZURE_EXEMPT = {
     "api_host": "`forge serve` only; in Azure the Functions host serves HTTP",
     "api_port": "`forge serve` only; in Azure the Functions host serves HTTP",
     "api_max_body_bytes": "the default suits Azure too",
+    "applicationinsights_connection_string": "read as APPLICATIONINSIGHTS_CONNECTION_STRING (checked below)",
+    "applicationinsights_authentication_string": "read as APPLICATIONINSIGHTS_AUTHENTICATION_STRING (checked below)",
 }
 # Settings later issues read (not yet fields of Settings) and the telemetry the host needs.
 PROVIDER_SETTINGS = {
