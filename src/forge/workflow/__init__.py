@@ -1,0 +1,1 @@
+"""Orchestration: the one pipeline (`orchestrator.distill`), its `Flow` adapters, and the local engine."""

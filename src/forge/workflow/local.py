@@ -1,0 +1,124 @@
+"""The local engine: durabletask's in-memory backend, a worker running `distill`, and a client for it.
+
+The backend keeps orchestration state in memory only, so the job record in Table storage stays the source of
+truth: on start, `resume_unfinished` schedules every unfinished job again, and the idempotent activities find
+their earlier results (the upload, the provider job) instead of repeating them.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any, Callable
+
+import grpc
+from durabletask import client as dt_client
+from durabletask import worker as dt_worker
+from durabletask.testing import InMemoryOrchestrationBackend
+
+from forge.workflow import orchestrator
+from forge.workflow.flow import DurableTaskFlow
+
+Activity = Callable[[dict[str, Any]], dict[str, Any]]
+log = logging.getLogger("forge.workflow")
+
+
+def free_port() -> int:
+    # The in-memory backend reports "localhost:0" when given port 0, so a real port is picked here.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _orchestrate(ctx: Any, raw: dict[str, Any]) -> Any:
+    return orchestrator.distill(DurableTaskFlow(ctx), raw)
+
+
+_orchestrate.__name__ = orchestrator.NAME  # durabletask registers functions by name
+
+
+class LocalEngine:
+    """Backend + worker + client in this process; `with LocalEngine(activities) as engine:` stops them all."""
+
+    def __init__(self, activities: dict[str, Activity], port: int | None = None):
+        self.activities = activities
+        self.port = port or free_port()
+        self.address = f"localhost:{self.port}"
+        self.backend: InMemoryOrchestrationBackend | None = None
+        self.worker: dt_worker.TaskHubGrpcWorker | None = None
+        self.client: dt_client.TaskHubGrpcClient | None = None
+
+    def start(self) -> "LocalEngine":
+        self.backend = InMemoryOrchestrationBackend(port=self.port)
+        self.backend.start()
+        self.worker = dt_worker.TaskHubGrpcWorker(host_address=self.address)
+        self.worker.add_orchestrator(_orchestrate)
+        for name, fn in self.activities.items():
+            self.worker.add_activity(_activity(name, fn))
+        self.worker.start()
+        self.client = dt_client.TaskHubGrpcClient(host_address=self.address)
+        return self
+
+    def stop(self) -> None:
+        # Always stop all three, or pytest (and `forge worker`) hangs on their threads.
+        for part, close in ((self.worker, "stop"), (self.client, "close"), (self.backend, "stop")):
+            if part is not None:
+                try:
+                    getattr(part, close)()
+                except Exception as exc:  # stopping must go on even if one part is already gone
+                    log.debug("stopping %s: %s", type(part).__name__, exc)
+        self.worker = self.client = self.backend = None
+
+    def __enter__(self) -> "LocalEngine":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class EngineClient:
+    """Start, signal and inspect `distill` instances on a running engine (this process's or `forge worker`'s)."""
+
+    def __init__(self, client: dt_client.TaskHubGrpcClient):
+        self.client = client
+
+    @classmethod
+    def connect(cls, address: str) -> "EngineClient":
+        return cls(dt_client.TaskHubGrpcClient(host_address=address))
+
+    def start(self, job_input: dict[str, Any]) -> bool:
+        """Schedule `distill` with instance id = job id; False if that instance already exists (a double fire)."""
+        try:
+            self.client.schedule_new_orchestration(orchestrator.NAME, input=job_input, instance_id=job_input["job_id"])
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.ALREADY_EXISTS:
+                return False
+            raise
+        return True
+
+    def raise_event(self, instance_id: str, name: str, data: Any = None) -> bool:
+        """Deliver an event; False if no such instance runs here."""
+        try:
+            self.client.raise_orchestration_event(instance_id, name, data=data)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    def state(self, instance_id: str) -> Any:
+        return self.client.get_orchestration_state(instance_id)
+
+    def wait(self, instance_id: str, timeout_s: float) -> Any:
+        return self.client.wait_for_orchestration_completion(instance_id, timeout=int(timeout_s))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _activity(name: str, fn: Activity) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
+    def run(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        return fn(payload)
+
+    run.__name__ = name
+    return run

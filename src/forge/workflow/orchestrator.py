@@ -1,0 +1,125 @@
+"""`distill`: the whole pipeline, one deterministic generator over `Flow`, on durabletask or Durable Functions.
+
+gather → curate → upload → train → poll (durable timer | `training.updated`) → evaluate → promote → notify.
+Replay rules: no I/O, no clock but `flow.now()`, no randomness; activities take and return small JSON.
+Every activity is idempotent by job id, so a resumed or replayed run finds earlier results instead of redoing them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Generator
+
+from pydantic import BaseModel, Field
+
+from forge.workflow.flow import Flow, Retry
+
+NAME = "distill"
+TRAINING_UPDATED = "training.updated"
+CANCEL = "cancel"
+ACTIVITY_RETRY = Retry(attempts=4, first_s=2.0, backoff=2.0, max_s=60.0)
+
+
+class DistillInput(BaseModel):
+    tenant: str
+    domain: str
+    job_id: str
+    provider: str
+    poll_interval_s: float = Field(60.0, gt=0)
+    max_training_s: float = Field(24 * 3600.0, gt=0)
+    retry_first_s: float = Field(2.0, gt=0)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def distill(flow: Flow, raw: dict[str, Any]) -> Generator[Any, Any, dict[str, Any]]:
+    """Run one distillation job to a final status; returns the final job summary."""
+    job = DistillInput.model_validate(raw)
+    retry = Retry(ACTIVITY_RETRY.attempts, job.retry_first_s, ACTIVITY_RETRY.backoff, ACTIVITY_RETRY.max_s)
+    base = {"tenant": job.tenant, "domain": job.domain, "job_id": job.job_id, "provider": job.provider}
+    cancel = flow.event(CANCEL)  # one waiter for the whole run: every stage races against it
+
+    def step(activity: str, stage: str, **payload: Any) -> Generator[Any, Any, dict[str, Any]]:
+        flow.status({"stage": stage, "activity": activity})
+        task = flow.call(activity, {**base, **payload}, retry)
+        winner = yield flow.first(task, cancel)
+        if winner is cancel:
+            raise _Cancelled
+        return flow.result(winner)
+
+    def finish(status: str, reason: str | None = None, **extra: Any) -> Generator[Any, Any, dict[str, Any]]:
+        flow.status({"stage": status})
+        return (yield flow.call("notify", {**base, "status": status, "reason": reason, **extra}, retry))
+
+    try:
+        gathered = yield from step("gather", "COLLECTING")
+        if gathered.get("skip"):
+            return (yield from finish("SKIPPED", gathered.get("reason")))
+        curated = yield from step("curate", "CURATING", until=gathered["cutoff"])
+        if curated.get("error"):
+            return (yield from finish("FAILED", curated["error"]))
+        prepared = yield from step("upload", "UPLOADING", dataset_id=curated["dataset_id"])
+        if prepared.get("error"):
+            return (yield from finish("FAILED", prepared["error"]))
+        started = yield from step("train", "TRAINING", dataset_id=curated["dataset_id"], prepared=prepared)
+        if started.get("error"):
+            return (yield from finish("FAILED", started["error"]))
+        provider_job_id = started["provider_job_id"]
+
+        trained = yield from _poll(flow, job, step, cancel, provider_job_id)
+        if trained.get("state") != "succeeded":
+            if trained.get("timed_out"):
+                yield from step("cancel_training", "TRAINING", provider_job_id=provider_job_id)
+            return (yield from finish("FAILED", trained.get("error") or "training did not succeed"))
+
+        evaluated = yield from step("evaluate", "EVALUATING", dataset_id=curated["dataset_id"],
+                                    result_model=trained["result_model"])
+        if evaluated.get("error"):
+            return (yield from finish("FAILED", evaluated["error"]))
+        promoted = yield from step("promote", "PROMOTING", model_version_id=evaluated["model_version_id"],
+                                   decision=evaluated["decision"], reasons=evaluated.get("reasons", []))
+        return (yield from finish("COMPLETED", None, model_version_id=evaluated["model_version_id"],
+                                  decision=evaluated["decision"], promotion=promoted.get("outcome")))
+    except _Cancelled:
+        return (yield from _cancelled(flow, base, retry))
+    except Exception as exc:  # an activity failed after its retries: the job fails, with the reason
+        return (yield from finish("FAILED", _reason(exc)))
+
+
+def _poll(flow: Flow, job: DistillInput, step: Any, cancel: Any, provider_job_id: str) -> Generator[Any, Any, dict]:
+    """Wait for training: a durable timer or a `training.updated` event, then ask the provider; bounded in time."""
+    deadline = flow.now() + timedelta(seconds=job.max_training_s)
+    updated = flow.event(TRAINING_UPDATED)
+    while True:
+        wake_at = min(flow.now() + timedelta(seconds=job.poll_interval_s), deadline)
+        timer = flow.timer(wake_at)
+        winner = yield flow.first(timer, updated, cancel)
+        if winner is cancel:
+            flow.cancel(timer)
+            raise _Cancelled
+        if winner is updated:
+            flow.cancel(timer)
+            updated = flow.event(TRAINING_UPDATED)  # re-arm; duplicate deliveries only cause an extra, idempotent poll
+        polled = yield from step("poll", "TRAINING", provider_job_id=provider_job_id)
+        if polled.get("state") in ("succeeded", "failed", "cancelled"):
+            return polled
+        if flow.now() >= deadline:
+            hours = job.max_training_s / 3600
+            return {"state": "failed", "timed_out": True,
+                    "error": f"training ran past the maximum of {hours:g} h and was cancelled at the provider; "
+                             "raise max_training_s or use a smaller dataset"}
+
+
+def _cancelled(flow: Flow, base: dict[str, Any], retry: Retry) -> Generator[Any, Any, dict[str, Any]]:
+    flow.status({"stage": "CANCELLED"})
+    yield flow.call("cancel_training", {**base}, retry)
+    return (yield flow.call("notify", {**base, "status": "CANCELLED", "reason": "cancelled on request"}, retry))
+
+
+def _reason(exc: Exception) -> str:
+    # durabletask wraps activity failures in TaskFailedError whose details carry the activity's message.
+    details = getattr(exc, "details", None)
+    message = getattr(details, "message", None) or str(exc) or type(exc).__name__
+    return message.strip()
