@@ -11,10 +11,11 @@ STAMP  := $(VENV)/.forge-installed
 setup: $(STAMP) node_modules/.package-lock.json
 
 # torch is pinned and installed first: a looser spec, asked for by any later package, pulls a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml gpu-trainer/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,azureml]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e "./gpu-trainer[dev]"
 	touch $(STAMP)
 
 # Azurite (the storage emulator) and tiktoken's offline ranks come from npm, locked.
@@ -29,6 +30,9 @@ demo: setup
 
 bench: setup
 	$(PY) bench/import_bench.py
+	$(PY) bench/curate_bench.py
+	$(PY) bench/inference_client_bench.py
+	$(PY) bench/trainer_bench.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from child import run_child  # noqa: E402
 
 
 def make_file(path: Path, lines: int, seed: int = 1) -> int:
@@ -75,15 +76,7 @@ def child(mode: str, path: str, connection: str) -> None:
 
 
 def measure(mode: str, path: Path, connection: str) -> dict:
-    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, str(path), connection],
-                            stdout=subprocess.PIPE, text=True)
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{mode} import of {path} failed")
-    result = json.loads(output.strip().splitlines()[-1])
-    result["peak_mib"] = usage.ru_maxrss / 1024
-    return result
+    return run_child([__file__, "--child", mode, str(path), connection])
 
 
 def main() -> None:

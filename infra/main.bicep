@@ -26,6 +26,11 @@ param triggerThreshold int = 500
 param scheduleCron string = '0 0 2 * * *'
 @description('0-100; Bicep has no float type, so this is passed through as text.')
 param minScore string = '90'
+@description('USD per million tokens (input, output) for the teacher and a hosted student; as text, like minScore.')
+param teacherPriceInput string = '2.00'
+param teacherPriceOutput string = '8.00'
+param studentPriceInput string = '0.80'
+param studentPriceOutput string = '3.20'
 @allowed([
   'local'
   'azure-openai'
@@ -154,11 +159,31 @@ module api './app/api.bicep' = {
       FORGE_STORAGE_BLOB_URL: storage.outputs.blobEndpoint
       FORGE_STORAGE_TABLE_URL: storage.outputs.tableEndpoint
       FORGE_AZURE_OPENAI_ENDPOINT: openAiEnabled ? openAi.outputs.endpoint : ''
+      // Azure serves a fine-tuned model only through a deployment: the app deploys each student it trains
+      // (Cognitive Services OpenAI Contributor, granted in rbac.bicep, covers deployments/write).
+      FORGE_AZURE_OPENAI_DEPLOY: openAiEnabled ? 'true' : 'false'
+      FORGE_AZURE_OPENAI_RESOURCE_ID: openAiEnabled ? openAi.outputs.id : ''
       FORGE_AZUREML_SUBSCRIPTION_ID: subscription().subscriptionId
       FORGE_AZUREML_RESOURCE_GROUP: rg.name
       FORGE_AZUREML_WORKSPACE: ml.outputs.workspaceName
       FORGE_AZUREML_COMPUTE: ml.outputs.clusterName
       FORGE_TRAINER_IMAGE: '${ml.outputs.registryLoginServer}/${trainerRepository}:${trainerImageTag}'
+      // Evaluation, the judge and the router call the teacher, hosted students and the judge on the same
+      // Azure OpenAI account with the app's identity (no key); the teacher deployment is the judge.
+      FORGE_TEACHER_BASE_URL: openAiEnabled ? openAi.outputs.endpoint : ''
+      FORGE_STUDENT_BASE_URL: openAiEnabled ? openAi.outputs.endpoint : ''
+      FORGE_GRADER_MODEL: teacherModel
+      FORGE_INFERENCE_TIMEOUT_S: '60'
+      FORGE_INFERENCE_CONCURRENCY: '8'
+      // The router: student time limit before the teacher answers, route cache, upstream connections, trace buffer.
+      FORGE_ROUTER_TIMEOUT_S: '30'
+      FORGE_ROUTER_ROUTE_TTL_S: '2'
+      FORGE_ROUTER_CONCURRENCY: '256'
+      FORGE_ROUTER_TRACE_QUEUE: '10000'
+      FORGE_TEACHER_PRICE_INPUT: teacherPriceInput
+      FORGE_TEACHER_PRICE_OUTPUT: teacherPriceOutput
+      FORGE_STUDENT_PRICE_INPUT: studentPriceInput
+      FORGE_STUDENT_PRICE_OUTPUT: studentPriceOutput
     }
   }
 }

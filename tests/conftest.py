@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -46,3 +46,28 @@ def tenant() -> str:
 @pytest.fixture
 def settings(azurite: AzuriteInstance, tmp_path: Path) -> Settings:
     return load_settings(storage_connection=azurite.connection_string, home=tmp_path / "forge-home")
+
+
+@pytest.fixture
+def forge_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, azurite: AzuriteInstance,
+              tenant: str) -> Iterator[Callable[..., tuple[int, str, str]]]:
+    """Run `forge …` in-process against the session's Azurite as `tenant`: `forge_cli(*args)` gives (exit code,
+    stdout, stderr). Set more FORGE_* variables with monkeypatch before calling; each call reads them afresh."""
+    from forge.cli import common
+    from forge.cli.main import main
+
+    monkeypatch.setenv("FORGE_STORAGE_CONNECTION", azurite.connection_string)
+    monkeypatch.setenv("FORGE_TENANT", tenant)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        common.reset()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    yield run
+    common.reset()

@@ -54,6 +54,51 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
     api_max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    # Inference (evaluation, the judge, the router). An Azure OpenAI endpoint without a key uses Entra ID.
+    teacher_base_url: str | None = Field(None, description="OpenAI-compatible endpoint serving the teacher.")
+    teacher_api_key: SecretStr | None = Field(None, description="Unset on Azure OpenAI: the app's identity is used.")
+    student_base_url: str | None = Field(None, description="Endpoint serving hosted students; unset: the teacher's.")
+    student_api_key: SecretStr | None = None
+    grader_model: str | None = Field(None, description="LLM that grades unscored traces and judges evaluations.")
+    grader_base_url: str | None = Field(None, description="Endpoint serving the judge; unset: the teacher's.")
+    grader_api_key: SecretStr | None = None
+    inference_timeout_s: float = Field(60.0, gt=0, le=600, description="Per model call.")
+    inference_concurrency: int = Field(8, ge=1, le=1024, description="Calls in flight per endpoint.")
+    # The router (/v1/chat/completions): student time limit before the teacher answers instead, how long a route
+    # is cached (route changes take effect within this), connections per upstream, traces buffered before drops.
+    router_timeout_s: float = Field(30.0, gt=0, le=600, description="A student's time limit before fallback.")
+    router_route_ttl_s: float = Field(2.0, ge=0, le=300, description="Seconds a route lookup is cached.")
+    router_concurrency: int = Field(256, ge=1, le=10_000, description="Calls in flight per upstream model.")
+    router_trace_queue: int = Field(10_000, ge=1, description="Traces buffered for recording; more are dropped.")
+    # USD per million tokens, for the saving a student makes against the teacher. Defaults: OpenAI's list prices
+    # (2025) for gpt-4.1 and for a fine-tuned gpt-4.1-mini; set your own (Azure's differ by region and deployment).
+    teacher_price_input: float = Field(2.00, ge=0)
+    teacher_price_output: float = Field(8.00, ge=0)
+    student_price_input: float = Field(0.80, ge=0)
+    student_price_output: float = Field(3.20, ge=0)
+    # Fine-tuning prices (issue 3): a TOML or JSON price table replacing the built-in, dated one.
+    price_table: Path | None = Field(None, description="Fine-tuning price table file; unset: built-in prices.")
+    notify_url: str | None = Field(None, description="POSTed a JSON summary when a job finishes.")
+    # LoRA training (issue 4): forge-trainer on this machine (provider `local`) or as an Azure ML job (`azureml`).
+    trainer_command: str | None = Field(None, description="Command that runs forge-trainer; unset: the venv's.")
+    local_trainer_config: Path | None = Field(None, description="forge-trainer YAML the local provider starts from.")
+    azureml_subscription_id: str | None = None
+    azureml_resource_group: str | None = None
+    azureml_workspace: str | None = None
+    azureml_compute: str | None = Field(None, description="The GPU cluster Azure ML training jobs run on.")
+    trainer_image: str | None = Field(None, description="The forge-trainer image, e.g. myacr.azurecr.io/forge-trainer:1.")
+    # Hosted fine-tuning (issue 5): Azure OpenAI (Entra ID unless a key is set) or OpenAI, and completion webhooks.
+    azure_openai_endpoint: str | None = Field(None, description="Azure OpenAI endpoint that fine-tunes students.")
+    azure_openai_api_key: SecretStr | None = Field(None, description="Unset: the app's identity (Entra ID) is used.")
+    azure_openai_api_version: str = Field("2025-04-01-preview", min_length=1, description="Data-plane API version.")
+    azure_openai_deploy: bool = Field(False, description="Deploy each fine-tuned model so Azure can serve it.")
+    azure_openai_resource_id: str | None = Field(None, description="ARM id of the Azure OpenAI account (deploying).")
+    azure_openai_deployment_sku: str = Field("Standard", min_length=1, description="SKU of fine-tuned deployments.")
+    azure_openai_deployment_capacity: int = Field(1, ge=1, description="Their capacity (thousands of tokens/min).")
+    openai_api_key: SecretStr | None = Field(None, description="Key for provider `openai`.")
+    openai_base_url: str | None = Field(None, description="Unset: https://api.openai.com/v1.")
+    openai_webhook_secret: SecretStr | None = Field(None, description="The whsec_… secret of the OpenAI webhook.")
+    eventgrid_webhook_key: SecretStr | None = Field(None, description="Key Event Grid sends as ?code= or a header.")
     # Read under the names Azure sets for every app, not with the FORGE_ prefix.
     applicationinsights_connection_string: SecretStr | None = Field(
         None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
@@ -78,7 +123,13 @@ class Settings(BaseSettings):
             raise ValueError(NAME_RULE)
         return value
 
-    @field_validator("home", "node_modules")
+    @field_validator("teacher_base_url", "student_base_url", "grader_model", "grader_base_url",
+                     "azure_openai_endpoint", "azure_openai_resource_id", "openai_base_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value  # Bicep passes '' for "none"
+
+    @field_validator("home", "node_modules", "local_trainer_config")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -140,7 +191,7 @@ def _explain(exc: ValidationError) -> str:
         name = f"{ENV_PREFIX}{field.upper()}"
         allowed = _allowed(field)
         got = err.get("input")
-        shown = "<hidden>" if field == "storage_connection" else repr(got)
+        shown = "<hidden>" if field == "storage_connection" or field.endswith(("_key", "_secret")) else repr(got)
         lines.append(f"{name}={shown}: {err['msg']}" + (f" (allowed: {allowed})" if allowed else ""))
     return "Invalid configuration:\n  " + "\n  ".join(lines)
 

@@ -1,4 +1,4 @@
-"""`forge demo` as a user runs it: a fresh FORGE_HOME, no storage configured, the real console script."""
+"""`forge demo` as a user runs it: a fresh FORGE_HOME, no storage configured, the real console scripts."""
 
 import os
 import re
@@ -10,20 +10,32 @@ from pathlib import Path
 FORGE = Path(sys.executable).parent / "forge"
 
 
-def test_the_demo_starts_its_own_storage_imports_traffic_and_reports_computed_figures(tmp_path):
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
-    env["FORGE_HOME"] = str(tmp_path / "home")
+    return {**env, "FORGE_HOME": str(home), **extra}
+
+
+def test_the_demo_distils_a_tiny_student_that_beats_its_base_is_promoted_and_answers_through_the_router(tmp_path):
+    env = clean_env(tmp_path / "home")
     try:
-        result = subprocess.run([str(FORGE), "demo"], env=env, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
+        result = subprocess.run([str(FORGE), "demo"], env=env, capture_output=True, text=True, timeout=900)
         out = result.stdout
-        imported, lines_rejected = map(int, re.search(r"Imported (\d+) traces; rejected (\d+) lines", out).groups())
-        assert imported + lines_rejected == 400 and lines_rejected > 0
-        golden, total = map(int, re.search(r"(\d+) of (\d+)\. A run starts", out).groups())
-        assert total == imported and 0 < golden < total
-        assert "without a key → 401" in out and "with the demo key → 200" in out
-        again = subprocess.run([str(FORGE), "storage", "status"], env=env, capture_output=True, text=True, timeout=60)
-        assert "Azurite pid" in again.stdout  # left running for the next command, as the demo says
+        assert result.returncode == 0, out + result.stderr
+        imported, rejected = map(int, re.search(r"→ (\d+) traces imported, (\d+) lines rejected", out).groups())
+        assert imported + rejected == 400 and rejected > 0
+        kept, read = map(int, re.search(r"kept (\d+) of the (\d+) traces read", out).groups())
+        assert 10 <= kept < read == imported
+        assert re.search(r"would bill [\d,]+ tokens over \d+ epochs", out)
+        losses = [float(x) for x in re.findall(r"\d+: (\d+\.\d+)", out.split("Loss by step:")[1].split("\n")[0])]
+        assert losses[-1] < losses[0] / 2
+        student, base = map(float, re.search(r"student ([\d.]+) vs base model ([\d.]+)", out).groups())
+        assert student >= 50 > base
+        assert "decision pass" in out and "8. Promotion: production" in out
+        answer = out.split("9. The router")[1]
+        assert "def reverse(x)" in answer and "[::-1]" in answer
+        status = subprocess.run([str(FORGE), "status", "--tenant", "demo"], env=env, capture_output=True, text=True,
+                                timeout=120)
+        assert re.search(r"demo\s+traces\s+\d+\s+golden\s+\d+\s+serving \S+", status.stdout)
     finally:
         subprocess.run([str(FORGE), "storage", "stop"], env=env, capture_output=True, timeout=60)
 
@@ -33,13 +45,12 @@ def test_forge_serve_answers_on_127_0_0_1_until_stopped(tmp_path, azurite):
 
     from forge.api.server import free_port
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
-    env.update(FORGE_HOME=str(tmp_path / "home"), FORGE_STORAGE_CONNECTION=azurite.connection_string)
+    env = clean_env(tmp_path / "home", FORGE_STORAGE_CONNECTION=azurite.connection_string)
     port = free_port()
     proc = subprocess.Popen([str(FORGE), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        for _ in range(200):
+        for _ in range(300):
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
                 break

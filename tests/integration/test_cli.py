@@ -5,27 +5,12 @@ import json
 import pytest
 
 from forge.cli import common
-from forge.cli.main import main
 from tests.factories import chat_line
 
 
 @pytest.fixture
-def cli(capsys, monkeypatch, azurite, tenant):
-    monkeypatch.setenv("FORGE_STORAGE_CONNECTION", azurite.connection_string)
-    monkeypatch.setenv("FORGE_TENANT", tenant)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        common.reset()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    yield run
-    common.reset()
+def cli(forge_cli):
+    return forge_cli  # tests/conftest.py: `forge …` in-process against the session's Azurite
 
 
 def test_import_reports_each_bad_line_and_a_summary_by_reason(cli, tmp_path):

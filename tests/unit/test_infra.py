@@ -27,8 +27,25 @@ AZURE_EXEMPT = {
     "api_host": "`forge serve` only; in Azure the Functions host serves HTTP",
     "api_port": "`forge serve` only; in Azure the Functions host serves HTTP",
     "api_max_body_bytes": "the default suits Azure too",
+    "price_table": "a file on the machine that runs Forge; in Azure the built-in, dated price table applies",
+    "notify_url": "optional: an operator sets it (azd env / portal) when they want job notifications",
     "applicationinsights_connection_string": "read as APPLICATIONINSIGHTS_CONNECTION_STRING (checked below)",
     "applicationinsights_authentication_string": "read as APPLICATIONINSIGHTS_AUTHENTICATION_STRING (checked below)",
+    "teacher_api_key": "Azure OpenAI is called with the app's identity; a key would be a secret in app settings",
+    "student_api_key": "Azure OpenAI is called with the app's identity; a key would be a secret in app settings",
+    "grader_api_key": "Azure OpenAI is called with the app's identity; a key would be a secret in app settings",
+    "grader_base_url": "unset in Azure: the judge is served by the teacher's endpoint",
+    "trainer_command": "provider `local` only: the Function App never runs forge-trainer itself",
+    "local_trainer_config": "provider `local` only: a file on the machine that runs the trainer",
+    "azure_openai_api_key": "Azure OpenAI fine-tuning uses the app's identity; a key would be a secret in app settings",
+    "azure_openai_api_version": "the default suits Azure; set it only to pin another data-plane API version",
+    "azure_openai_deployment_sku": "the default (Standard) suits a first student; an operator changes it (azd env)",
+    "azure_openai_deployment_capacity": "the default suits a first student; an operator raises it (azd env)",
+    "openai_api_key": "provider `openai` (existing OpenAI customers) is not the Azure default; a key is a secret",
+    "openai_base_url": "provider `openai` only; its default is api.openai.com",
+    "openai_webhook_secret": "provider `openai` only, and a secret: the operator adds it as a Key Vault reference",
+    "eventgrid_webhook_key": "in Azure, Event Grid calls the eventgrid_training function, which the platform "
+                             "authenticates; the key guards the HTTP webhook of `forge serve` hosts",
 }
 # Settings later issues read (not yet fields of Settings) and the telemetry the host needs.
 PROVIDER_SETTINGS = {

@@ -7,19 +7,26 @@ from fastapi import FastAPI
 from forge import __version__
 from forge.api import errors
 from forge.api.limits import BodySizeLimit
-from forge.api.routes import health, jobs, traces
+from forge.api.routes import health, jobs, models, traces
+from forge.api.routes import datasets
+from forge.api.routes import webhooks
 from forge.bootstrap import Forge
+from forge.services.runs import Orchestrations
+from forge.serving import api as serving
 
 
-def create_app(forge: Forge) -> FastAPI:
+def create_app(forge: Forge, orchestrations: Orchestrations | None = None) -> FastAPI:
+    """The API over a wired Forge; `orchestrations` is the engine runs are started on (none: 503 on trigger)."""
     app = FastAPI(
         title="Forge",
         version=__version__,
         description="Distil a teacher model's traffic into a cheaper student. Authenticate with `X-API-Key`.",
     )
     app.state.forge = forge
+    app.state.orchestrations = orchestrations
     errors.install(app)
-    for module in (health, traces, jobs):
+    for module in (health, traces, jobs, models, datasets, webhooks):
         app.include_router(module.router)
+    serving.install(app, forge)  # the OpenAI-compatible router: /v1/chat/completions, /v1/models
     app.add_middleware(BodySizeLimit, max_bytes=forge.settings.api_max_body_bytes)
     return app

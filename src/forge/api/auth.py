@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -16,6 +16,13 @@ def get_forge(request: Request) -> Forge:
 
 
 ForgeDep = Annotated[Forge, Depends(get_forge)]
+
+
+def get_orchestrations(request: Request) -> Any:
+    return request.app.state.orchestrations
+
+
+EngineDep = Annotated[Any, Depends(get_orchestrations)]
 
 
 def _presented_key(request: Request) -> str | None:

@@ -9,6 +9,8 @@ import typer
 
 from forge.cli.common import forge, out
 from forge.services import jobs as service
+from forge.services import runs
+from forge.workflow.worker import engine_for
 
 app = typer.Typer(help="Distillation jobs.", no_args_is_help=True)
 
@@ -40,3 +42,21 @@ def events(job_id: str, tenant: Optional[str] = typer.Option(None), after: int =
     page = service.job_events(f.storage, tenant or f.settings.tenant, job_id, after=after, limit=1000)
     for event in page.items:
         out.print(f"{event.seq:>5}  {event.time:%H:%M:%S}  {event.level:<7} {event.type:<20} {event.message}", markup=False)
+
+
+@app.command("cancel")
+def cancel(job_id: str, tenant: Optional[str] = typer.Option(None)) -> None:
+    """Cancel a run: its training is stopped at the provider and the job ends CANCELLED."""
+    f = forge()
+    with engine_for(f) as engine:
+        job = runs.run_sync(runs.cancel(f, engine, tenant or f.settings.tenant, job_id))
+    out.print(f"cancel requested for {job.job_id}" if not job.status.finished else f"{job.job_id} {job.status.value}")
+
+
+@app.command("sync")
+def sync(job_id: str, tenant: Optional[str] = typer.Option(None)) -> None:
+    """Ask the provider about a training run now instead of at the next poll."""
+    f = forge()
+    with engine_for(f) as engine:
+        runs.run_sync(runs.sync(f, engine, tenant or f.settings.tenant, job_id))
+    out.print(f"sync requested for {job_id}")

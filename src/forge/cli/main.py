@@ -6,7 +6,12 @@ import sys
 
 import typer
 
+from forge.cli import run
+from forge.cli import cost
+from forge.cli import datasets
+from forge.cli import eval as eval_cli
 from forge.cli import demo, domains, jobs, keys, serve, storage, traces
+from forge.cli import models as models_cli
 from forge.cli.common import err
 from forge.domain.errors import ForgeError
 
@@ -16,8 +21,15 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(domains.app, name="domain")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(storage.app, name="storage")
+app.add_typer(models_cli.app, name="models")
+app.add_typer(datasets.app, name="datasets")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.command("run")(run.run)
+app.command("worker")(run.worker)
+app.command("status")(run.status)
+app.command("eval")(eval_cli.eval_)
+app.command("cost")(cost.cost)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # click usage errors
         import click
 
-        if isinstance(exc, click.ClickException):
+        # typer ≥ 0.29 raises its own fork of click's usage errors; both kinds know how to show themselves.
+        if isinstance(exc, (click.ClickException, typer.TyperException)) and hasattr(exc, "show"):
             exc.show()
             sys.exit(exc.exit_code)
         raise

@@ -1,5 +1,9 @@
 """Generate teacher traces for a small learnable coding task, with the flaws real traffic has.
 
+The task: twenty small Python functions (square, reverse a string, sum a list, …), each asked for in several
+wordings. A tiny model can learn the mapping in minutes on a CPU; the `demo` domain's benchmark asks for the same
+functions in a wording the traffic never uses, and runs the answers' code against tests.
+
 Run it alone with `python -m forge.demo.seed OUT.jsonl [--count N] [--seed S]`.
 """
 
@@ -14,36 +18,56 @@ from typing import Any, Iterator
 TEACHER = "gpt-4.1"
 SYSTEM = "You are a senior software engineer."
 
-# (name, template of the function body, words for the explanation)
-OPERATIONS = [
-    ("add_{n}", "return x + {n}", "adds {n} to its argument"),
-    ("times_{n}", "return x * {n}", "multiplies its argument by {n}"),
-    ("minus_{n}", "return x - {n}", "subtracts {n} from its argument"),
-    ("power_{n}", "return x ** {n}", "raises its argument to the power {n}"),
-    ("mod_{n}", "return x % {n}", "returns the remainder of its argument divided by {n}"),
-    ("repeat_{n}", "return str(x) * {n}", "repeats the text of its argument {n} times"),
+# (function name, what it does, its body, a test the body passes)
+FUNCTIONS = [
+    ("square", "returns the square of a number", "return x * x", "assert square(3) == 9 and square(-2) == 4"),
+    ("cube", "returns the cube of a number", "return x ** 3", "assert cube(2) == 8 and cube(-1) == -1"),
+    ("double", "returns twice a number", "return 2 * x", "assert double(4) == 8 and double(0) == 0"),
+    ("halve", "returns half of a number", "return x / 2", "assert halve(5) == 2.5"),
+    ("negate", "returns a number with its sign flipped", "return -x", "assert negate(3) == -3 and negate(-1) == 1"),
+    ("increment", "returns a number plus one", "return x + 1", "assert increment(9) == 10"),
+    ("decrement", "returns a number minus one", "return x - 1", "assert decrement(0) == -1"),
+    ("is_even", "tells whether a number is even", "return x % 2 == 0", "assert is_even(4) and not is_even(7)"),
+    ("is_odd", "tells whether a number is odd", "return x % 2 == 1", "assert is_odd(7) and not is_odd(4)"),
+    ("absolute", "returns the absolute value of a number", "return abs(x)", "assert absolute(-5) == 5"),
+    ("reverse", "returns a string reversed", "return x[::-1]", "assert reverse('abc') == 'cba'"),
+    ("shout", "returns a string in upper case", "return x.upper()", "assert shout('hi') == 'HI'"),
+    ("whisper", "returns a string in lower case", "return x.lower()", "assert whisper('Hi') == 'hi'"),
+    ("length", "returns the length of a sequence", "return len(x)", "assert length('abcd') == 4 and length([]) == 0"),
+    ("first", "returns the first item of a list", "return x[0]", "assert first([7, 8]) == 7"),
+    ("last", "returns the last item of a list", "return x[-1]", "assert last([7, 8]) == 8"),
+    ("total", "returns the sum of a list of numbers", "return sum(x)", "assert total([1, 2, 3]) == 6"),
+    ("largest", "returns the largest item of a list", "return max(x)", "assert largest([3, 9, 2]) == 9"),
+    ("smallest", "returns the smallest item of a list", "return min(x)", "assert smallest([3, 9, 2]) == 2"),
+    ("sort_items", "returns the items of a list in sorted order", "return sorted(x)",
+     "assert sort_items([3, 1, 2]) == [1, 2, 3]"),
 ]
+TRAFFIC_WORDINGS = [
+    "Write a Python function named `{name}` that {does}.",
+    "In Python, write `{name}`, a function that {does}.",
+    "I need a Python function called `{name}` which {does}.",
+    "Please implement `{name}` in Python: it {does}.",
+]
+BENCHMARK_WORDING = "Implement the Python function `{name}`; it {does}."  # never seen in traffic
+
+
+def answer(name: str, does: str, body: str) -> str:
+    return f"```python\ndef {name}(x):\n    {body}\n```\n`{name}` {does}: it takes one argument `x`."
 
 
 def good_trace(rng: random.Random, i: int) -> dict[str, Any]:
-    name, body, words = rng.choice(OPERATIONS)
-    n = rng.randint(2, 99)
-    fn = name.format(n=n)
-    prompt = f"Write a Python function named `{fn}` that {words.format(n=n)}."
-    answer = (
-        f"```python\ndef {fn}(x):\n    {body.format(n=n)}\n```\n"
-        f"`{fn}` {words.format(n=n)}: it takes one argument `x` and returns the result."
-    )
+    name, does, body, _ = rng.choice(FUNCTIONS)
+    prompt = rng.choice(TRAFFIC_WORDINGS).format(name=name, does=does)
     return {
         "messages": [
             {"role": "system", "content": SYSTEM},
             {"role": "user", "content": prompt},
-            {"role": "assistant", "content": answer},
+            {"role": "assistant", "content": answer(name, does, body)},
         ],
         "model": TEACHER,
         "score": rng.randint(90, 100),
         "conversation_id": f"demo-{i // 2}",
-        "metadata": {"task": name.split("_")[0]},
+        "metadata": {"function": name},
     }
 
 
@@ -70,6 +94,20 @@ def traces(count: int, seed: int) -> Iterator[str]:
             record.pop("score")
             record["feedback"] = "approved"
         yield json.dumps(record)
+
+
+def benchmark_tasks() -> Iterator[dict[str, Any]]:
+    """The `demo` domain's benchmark: every function once, in the unseen wording, checked by running its code."""
+    for i, (name, does, body, test) in enumerate(FUNCTIONS):
+        yield {
+            "id": f"demo-{i + 1:03d}",
+            "category": "numbers" if i < 10 else "strings" if i < 14 else "lists",
+            "prompt": BENCHMARK_WORDING.format(name=name, does=does),
+            "requirements": [f"def {name}\\("],
+            "gold_answer": answer(name, does, body),
+            "format": "python",
+            "checks": {"python_tests": test + "\n"},
+        }
 
 
 def write(path: Path, count: int = 400, seed: int = 7) -> Path:

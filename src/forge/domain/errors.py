@@ -54,6 +54,13 @@ class InvalidInput(ForgeError):
     title = "Invalid input"
 
 
+class DatasetInvalid(ForgeError):
+    """A dataset that cannot be trained on (too few examples, format errors); the message says what to fix."""
+
+    status = 422
+    title = "Dataset invalid"
+
+
 class Unauthorized(ForgeError):
     status = 401
     title = "Unauthorized"

@@ -98,6 +98,7 @@ class DistillationJob(Record):
     eval_metrics: dict[str, Any] = Field(default_factory=dict)
     config: dict[str, Any] = Field(default_factory=dict)
     cost: dict[str, Any] = Field(default_factory=dict)
+    promotion: dict[str, Any] = Field(default_factory=dict)  # what the promote stage did with the job's model
     stage_times: dict[str, datetime] = Field(default_factory=dict)
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
@@ -136,6 +137,12 @@ class Dataset(Record):
     token_stats: dict[str, Any] = Field(default_factory=dict)
     blobs: dict[str, str] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
+    # Curation (issue 3): where the examples came from, PII found by kind, the cost estimate, warnings, soft delete.
+    source: str = "traces"
+    pii: dict[str, int] = Field(default_factory=dict)
+    estimate: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    deleted_at: datetime | None = None
 
 
 class ModelStage(str, Enum):

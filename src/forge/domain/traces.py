@@ -40,7 +40,9 @@ def split_trace_id(trace_id: str) -> tuple[str, datetime]:
         raise InvalidTrace("bad_id", f"'{trace_id}' is not a trace id (expected '<domain>.<ULID>')") from None
 
 
-def parse_line(line: str | bytes, *, tenant: str, domain: str, source: str, now: datetime) -> Trace:
+def parse_line(
+    line: str | bytes, *, tenant: str, domain: str, source: str, now: datetime, trace_id: str | None = None
+) -> Trace:
     """One JSONL line → a Trace; raises InvalidTrace with the reason."""
     if len(line) > MAX_LINE_BYTES:
         raise InvalidTrace("too_large", f"line is {len(line)} bytes; the limit is {MAX_LINE_BYTES}")
@@ -48,11 +50,14 @@ def parse_line(line: str | bytes, *, tenant: str, domain: str, source: str, now:
         record = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidTrace("invalid_json", f"not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
-    return parse_record(record, tenant=tenant, domain=domain, source=source, now=now)
+    return parse_record(record, tenant=tenant, domain=domain, source=source, now=now, trace_id=trace_id)
 
 
-def parse_record(record: Any, *, tenant: str, domain: str, source: str, now: datetime) -> Trace:
-    """A decoded record (OpenAI chat format or a prompt/response pair) → a Trace."""
+def parse_record(
+    record: Any, *, tenant: str, domain: str, source: str, now: datetime, trace_id: str | None = None
+) -> Trace:
+    """A decoded record (OpenAI chat format or a prompt/response pair) → a Trace; `trace_id` names a trace that
+    is never stored (curation from a file) and saves minting a ULID."""
     if not isinstance(record, dict):
         raise InvalidTrace("not_an_object", f"expected a JSON object, got {type(record).__name__}")
     if "messages" in record:
@@ -80,7 +85,7 @@ def parse_record(record: Any, *, tenant: str, domain: str, source: str, now: dat
         "metadata": _metadata(record.get("metadata")),
     }
     return Trace(
-        id=new_trace_id(domain, created_at),
+        id=trace_id or new_trace_id(domain, created_at),
         tenant=tenant,
         domain=domain,
         created_at=created_at,

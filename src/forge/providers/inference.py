@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, AsyncIterator, Protocol, runtime_checkable
 
 from forge.domain.errors import ForgeError
+from forge.domain.content import content_text
 
 
 class InferenceError(ForgeError):
@@ -16,6 +17,12 @@ class InferenceError(ForgeError):
 
     status = 502
     title = "Model call failed"
+
+    def __init__(self, message: str, *, upstream_status: int | None = None, timed_out: bool = False):
+        super().__init__(message)
+        # What the upstream answered (None: no answer at all), so a router can pass a 4xx through or fall back.
+        self.upstream_status = upstream_status
+        self.timed_out = timed_out
 
 
 @runtime_checkable
@@ -32,3 +39,9 @@ class ChatClient(Protocol):
 
     async def aclose(self) -> None:
         ...
+
+
+def answer_text(completion: dict[str, Any]) -> str:
+    """The assistant's text in a `chat.completion` (empty when it has none)."""
+    choices = completion.get("choices") or [{}]
+    return content_text((choices[0].get("message") or {}).get("content"))

@@ -130,11 +130,17 @@ class TraceCounts:
 
 
 def count_golden(
-    storage: Storage, tenant: str, domain: str, min_score: float, *, since: datetime | None = None
+    storage: Storage,
+    tenant: str,
+    domain: str,
+    min_score: float,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> TraceCounts:
-    """How many traces a domain has (since a moment), and how many of them are golden."""
+    """How many traces a domain has (in a time window), and how many of them are golden."""
     counts = TraceCounts()
-    for score, feedback in storage.traces.verdicts(tenant, domain=domain, since=since):
+    for score, feedback in storage.traces.verdicts(tenant, domain=domain, since=since, until=until):
         counts.total += 1
         counts.golden += is_golden(score, feedback, min_score)
     return counts

@@ -56,6 +56,10 @@ class ApiKeyRepository:
             return None
         return record
 
+    def tenants(self) -> set[str]:
+        """Every tenant that holds a key (reads only the partition keys)."""
+        return {e["PartitionKey"] for e in self.table.client.query_entities("RowKey ne ''", select=["PartitionKey"])}
+
     def list(self, tenant: str, *, limit: int = 100, continuation: str | None = None) -> Page[ApiKey]:
         return self.table.page(f"PartitionKey eq {quote(tenant)}", limit, continuation)
 

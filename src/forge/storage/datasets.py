@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 from azure.core.exceptions import ResourceNotFoundError
 
@@ -52,6 +52,27 @@ class DatasetRepository:
 
     def list(self, tenant: str, *, limit: int = 50, continuation: str | None = None) -> Page[Dataset]:
         return self.table.page(f"PartitionKey eq {quote(tenant)}", limit, continuation)
+
+    def find(self, tenant: str, dataset_id: str) -> Dataset | None:
+        return self.table.get(tenant, dataset_id)
+
+    def scan(self, tenant: str, *, domain: str | None = None) -> Iterator[Dataset]:
+        """Every dataset record of a tenant (of one domain), deleted ones included."""
+        query = f"PartitionKey eq {quote(tenant)}" + (f" and domain eq {quote(domain)}" if domain else "")
+        return self.table.scan(query)
+
+    def upload(self, tenant: str, dataset_id: str, filename: str, data: IO[bytes]) -> str:
+        """Stream a finished file (`train.jsonl`, `stats.json` …) to the dataset's folder; returns its blob path."""
+        path = f"{tenant}/{dataset_id}/{filename}"
+        self.blobs.upload_blob(path, data, overwrite=True)
+        return f"{CONTAINER}/{path}"
+
+    def read_bytes(self, tenant: str, dataset_id: str, filename: str) -> bytes:
+        """A small dataset file (such as `stats.json`) whole."""
+        try:
+            return self.blobs.download_blob(f"{tenant}/{dataset_id}/{filename}").readall()
+        except ResourceNotFoundError:
+            raise DatasetNotFound(f"Dataset '{dataset_id}' has no {filename}.") from None
 
     def write_file(self, tenant: str, dataset_id: str, name: str, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         """Stream records to `{tenant}/{dataset}/{name}.jsonl`; returns its blob path, line count and sha256."""

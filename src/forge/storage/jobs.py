@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Iterable, Iterator
+
 from forge.domain.errors import JobNotFound
-from forge.domain.models import DistillationJob
+from forge.domain.models import DistillationJob, JobStatus
 from forge.storage.account import StorageAccount
 from forge.storage.tables import Page, RecordTable, quote
 
@@ -24,6 +26,18 @@ class JobRepository:
     def save(self, job: DistillationJob) -> DistillationJob:
         """Write a job read earlier; ConcurrentUpdate if it changed since, so no update is ever lost."""
         return self.table.replace(job)
+
+    def scan(
+        self, tenant: str, *, domain: str | None = None, statuses: Iterable[JobStatus] | None = None
+    ) -> Iterator[DistillationJob]:
+        """Every job of the tenant, optionally of one domain and in some statuses (filtered by the service)."""
+        query = f"PartitionKey eq {quote(tenant)}"
+        if domain:
+            query += f" and domain eq {quote(domain)}"
+        wanted = list(statuses or [])
+        if wanted:
+            query += " and (" + " or ".join(f"status eq {quote(s.value)}" for s in wanted) + ")"
+        return self.table.scan(query)
 
     def list(self, tenant: str, *, limit: int = 50, continuation: str | None = None) -> Page[DistillationJob]:
         """Oldest first (job ids are ULIDs)."""

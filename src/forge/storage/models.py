@@ -26,6 +26,14 @@ class ModelRepository:
             raise ModelNotFound(f"No model version '{version_id}' in {domain}; list models to find its id.")
         return model
 
+    def find(self, tenant: str, version_id: str) -> ModelVersion:
+        """A version by id alone: one query over the tenant's model partitions (a tenant has tens of versions)."""
+        query = prefix_filter("PartitionKey", f"{tenant}|") + " and RowKey eq @rk"
+        found = next(self.table.scan(query, rk=version_id), None)
+        if found is None:
+            raise ModelNotFound(f"No model version '{version_id}' for this tenant; `forge models list` shows them.")
+        return found
+
     def list(
         self, tenant: str, domain: str | None = None, *, limit: int = 50, continuation: str | None = None
     ) -> Page[ModelVersion]:

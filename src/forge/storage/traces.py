@@ -95,12 +95,27 @@ class TraceRepository:
             yield self._trace(entity)
 
     def verdicts(
-        self, tenant: str, *, domain: str | None = None, since: datetime | None = None
+        self, tenant: str, *, domain: str | None = None, since: datetime | None = None, until: datetime | None = None
     ) -> Iterator[tuple[float | None, str | None]]:
         """(score, feedback) of each trace, reading only those two properties."""
-        query = self._query(tenant, domain, since, None)
+        query = self._query(tenant, domain, since, until)
         for entity in self.table.client.query_entities(query, select=["score", "feedback"]):
             yield entity.get("score"), entity.get("feedback")
+
+    def calls(self, tenant: str, *, domain: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """Model, tokens, latency and source of each trace, reading only those properties (for usage)."""
+        query = self._query(tenant, domain, since, None)
+        select = ["model", "prompt_tokens", "completion_tokens", "latency_ms", "source"]
+        for entity in self.table.client.query_entities(query, select=select):
+            yield dict(entity)
+
+    def stamps(
+        self, tenant: str, *, domain: str, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[tuple[str, float | None, str | None]]:
+        """(trace id, score, feedback) of each trace, oldest first, reading only those properties (for caps)."""
+        query = self._query(tenant, domain, since, until)
+        for entity in self.table.client.query_entities(query, select=["RowKey", "score", "feedback"]):
+            yield entity["RowKey"].partition("|")[2], entity.get("score"), entity.get("feedback")
 
     def set_feedback(self, tenant: str, trace_id: str, feedback: str) -> Trace:
         return self._merge(tenant, trace_id, {"feedback": feedback})

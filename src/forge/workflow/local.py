@@ -7,6 +7,7 @@ their earlier results (the upload, the provider job) instead of repeating them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from typing import Any, Callable
@@ -37,6 +38,16 @@ def _orchestrate(ctx: Any, raw: dict[str, Any]) -> Any:
 _orchestrate.__name__ = orchestrator.NAME  # durabletask registers functions by name
 
 
+def sdk_logger() -> logging.Logger:
+    """durabletask logs every orchestration step at INFO and a normal shutdown as a warning: Forge keeps its errors.
+
+    Failures still surface, as the failed job's reason and its events; `forge.durabletask` can be turned up."""
+    logger = logging.getLogger("forge.durabletask")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.ERROR)
+    return logger
+
+
 class LocalEngine:
     """Backend + worker + client in this process; `with LocalEngine(activities) as engine:` stops them all."""
 
@@ -51,12 +62,12 @@ class LocalEngine:
     def start(self) -> "LocalEngine":
         self.backend = InMemoryOrchestrationBackend(port=self.port)
         self.backend.start()
-        self.worker = dt_worker.TaskHubGrpcWorker(host_address=self.address)
+        self.worker = dt_worker.TaskHubGrpcWorker(host_address=self.address, logger=sdk_logger())
         self.worker.add_orchestrator(_orchestrate)
         for name, fn in self.activities.items():
             self.worker.add_activity(_activity(name, fn))
         self.worker.start()
-        self.client = dt_client.TaskHubGrpcClient(host_address=self.address)
+        self.client = dt_client.TaskHubGrpcClient(host_address=self.address, logger=sdk_logger())
         return self
 
     def stop(self) -> None:
@@ -84,7 +95,7 @@ class EngineClient:
 
     @classmethod
     def connect(cls, address: str) -> "EngineClient":
-        return cls(dt_client.TaskHubGrpcClient(host_address=address))
+        return cls(dt_client.TaskHubGrpcClient(host_address=address, logger=sdk_logger()))
 
     def start(self, job_input: dict[str, Any]) -> bool:
         """Schedule `distill` with instance id = job id; False if that instance already exists (a double fire)."""
@@ -114,6 +125,19 @@ class EngineClient:
 
     def close(self) -> None:
         self.client.close()
+
+
+class LocalOrchestrations:
+    """`services.runs.Orchestrations` over an EngineClient (its gRPC calls run in a worker thread)."""
+
+    def __init__(self, client: EngineClient):
+        self.client = client
+
+    async def start(self, job_input: dict[str, Any]) -> bool:
+        return await asyncio.to_thread(self.client.start, job_input)
+
+    async def raise_event(self, instance_id: str, name: str, data: Any = None) -> bool:
+        return await asyncio.to_thread(self.client.raise_event, instance_id, name, data)
 
 
 def _activity(name: str, fn: Activity) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:

@@ -2,12 +2,58 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from starlette.responses import JSONResponse
 
-from forge.api.auth import ForgeDep, Reader
+from forge.api.auth import EngineDep, ForgeDep, Reader, Writer
 from forge.services import jobs as service
+from forge.services import estimates, runs
 
 router = APIRouter(prefix="/api/v1/forge/jobs", tags=["jobs"])
+
+
+class TriggerIn(BaseModel):
+    domain: str | None = Field(None, description="Domain to distil; the configured one by default.")
+    provider: str | None = Field(None, description="local, azure-openai, openai or azureml; FORGE_PROVIDER by default.")
+    config: dict[str, Any] = Field(default_factory=dict, description="Job settings, e.g. trigger_threshold, base_model.")
+
+
+@router.post("/trigger", status_code=202)
+async def trigger_job(body: TriggerIn, request: Request, key: Writer, forge: ForgeDep, engine: EngineDep) -> Any:
+    job, started = await runs.trigger(forge, engine, tenant=key.tenant, domain=body.domain or forge.settings.domain,
+                                      provider=body.provider, config=body.config)
+    url = str(request.url_for("get_job", job_id=job.job_id))
+    return JSONResponse({"jobId": job.job_id, "status": job.status.value, "statusUrl": url, "started": started},
+                        status_code=202, headers={"Location": url})
+
+
+class EstimateIn(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    dataset_id: str | None = Field(None, description="A stored dataset (its train.jsonl is billed).")
+    examples: list[dict[str, Any]] | None = Field(None, description="Or chat examples sent inline.")
+    model: str | None = Field(None, description="Base model; FORGE_STUDENT_BASE_MODEL by default.")
+    epochs: int | None = Field(None, ge=1, description="Epochs; OpenAI's auto choice by default.")
+
+
+@router.post("/estimate-cost")
+def estimate_cost(body: EstimateIn, key: Reader, forge: ForgeDep) -> dict[str, Any]:
+    """Billed tokens, epochs, price and cost of fine-tuning, before a run starts."""
+    found = estimates.estimate_for_tenant(forge, key.tenant, dataset_id=body.dataset_id, examples=body.examples,
+                                          model=body.model, epochs=body.epochs)
+    return {to_camel(k): v for k, v in found.model_dump(mode="json").items()}
+
+
+@router.post("/{job_id}/cancel", status_code=202)
+async def cancel_job(job_id: str, key: Writer, forge: ForgeDep, engine: EngineDep) -> dict[str, Any]:
+    return (await runs.cancel(forge, engine, key.tenant, job_id)).public()
+
+
+@router.post("/{job_id}/sync", status_code=202)
+async def sync_job(job_id: str, key: Writer, forge: ForgeDep, engine: EngineDep) -> dict[str, Any]:
+    return (await runs.sync(forge, engine, key.tenant, job_id)).public()
 
 
 @router.get("")

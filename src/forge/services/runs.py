@@ -1,0 +1,139 @@
+"""Starting, cancelling, syncing and resuming distillation runs, on whichever engine runs `distill`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any, Protocol
+
+from forge.bootstrap import Forge
+from forge.domain.errors import AlreadyExists, ForgeError, InvalidInput
+from forge.domain.models import DistillationJob, JobStatus, new_id
+from forge.services.traces import count_golden
+from forge.stages.gather import watermark
+from forge.workflow.orchestrator import CANCEL, TRAINING_UPDATED
+
+UNFINISHED = [s for s in JobStatus if not s.finished]
+
+
+class Orchestrations(Protocol):
+    """An engine's client: the local durabletask one or the Durable Functions one."""
+
+    async def start(self, job_input: dict[str, Any]) -> bool: ...
+
+    async def raise_event(self, instance_id: str, name: str, data: Any = None) -> bool: ...
+
+
+class EngineUnavailable(ForgeError):
+    status = 503
+    title = "No orchestration engine"
+
+
+class JobFinished(ForgeError):
+    status = 409
+    title = "Job already finished"
+
+
+def job_input(forge: Forge, job: DistillationJob) -> dict[str, Any]:
+    """The orchestrator's input: ids and the few knobs it needs; everything else the activities read."""
+    return {
+        "tenant": job.tenant, "domain": job.domain, "job_id": job.job_id,
+        "provider": job.provider or forge.settings.provider.value,
+        "poll_interval_s": float(job.config.get("poll_interval_s", 60)),
+        "max_training_s": float(job.config.get("max_training_s", 24 * 3600)),
+        "retry_first_s": float(job.config.get("retry_first_s", 2)),
+    }
+
+
+async def trigger(
+    forge: Forge,
+    engine: Orchestrations | None,
+    *,
+    tenant: str,
+    domain: str,
+    provider: str | None = None,
+    trigger_kind: str = "manual",
+    job_id: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> tuple[DistillationJob, bool]:
+    """Create the job record and start its run; (job, started). A second trigger of the same id starts nothing."""
+    if engine is None:
+        raise EngineUnavailable("No orchestration engine is attached: run `forge serve` or `forge worker`.")
+    if domain not in forge.domains:
+        raise InvalidInput(f"No domain '{domain}'. Known domains: {', '.join(sorted(forge.domains))}.")
+    job = DistillationJob(job_id=job_id or new_id(), tenant=tenant, domain=domain, trigger=trigger_kind,
+                          provider=provider or forge.settings.provider.value, config=dict(config or {}))
+    try:
+        job = forge.storage.jobs.create(job)
+    except AlreadyExists:
+        return forge.storage.jobs.get(tenant, job.job_id), False
+    started = await engine.start(job_input(forge, job))
+    return job, started
+
+
+async def cancel(forge: Forge, engine: Orchestrations | None, tenant: str, job_id: str) -> DistillationJob:
+    """Ask the run to stop; a job no engine runs any more is marked CANCELLED at once."""
+    job = forge.storage.jobs.get(tenant, job_id)
+    if job.status.finished:
+        raise JobFinished(f"Job {job_id} already ended {job.status.value}; there is nothing to cancel.")
+    if engine is not None and await engine.raise_event(job_id, CANCEL):
+        return job
+    from forge.stages.cancel import cancel_training
+    from forge.stages.notify import NotifyRequest, notify
+    from forge.stages.poll import PollRequest
+
+    base = {"tenant": tenant, "domain": job.domain, "job_id": job_id, "provider": job.provider or "local"}
+    if job.provider_job_id:
+        cancel_training(forge, PollRequest(**base))
+    notify(forge, NotifyRequest(**base, status=JobStatus.CANCELLED, reason="cancelled on request"))
+    return forge.storage.jobs.get(tenant, job_id)
+
+
+async def sync(forge: Forge, engine: Orchestrations | None, tenant: str, job_id: str) -> DistillationJob:
+    """Poll the provider now instead of at the next timer."""
+    job = forge.storage.jobs.get(tenant, job_id)
+    if job.status.finished:
+        raise JobFinished(f"Job {job_id} already ended {job.status.value}.")
+    if engine is None or not await engine.raise_event(job_id, TRAINING_UPDATED, {"source": "sync"}):
+        raise EngineUnavailable(f"No engine runs job {job_id} now; `forge worker` resumes it.")
+    return job
+
+
+async def resume_unfinished(forge: Forge, engine: Orchestrations, tenants: list[str]) -> list[str]:
+    """Start `distill` again for every unfinished job: its activities find what was already done."""
+    resumed = []
+    for tenant in tenants:
+        for job in forge.storage.jobs.scan(tenant, statuses=UNFINISHED):
+            if await engine.start(job_input(forge, job)):
+                resumed.append(job.job_id)
+    return resumed
+
+
+def nightly_id(tenant: str, domain: str, moment: datetime) -> str:
+    return f"nightly-{tenant}-{domain}-{moment:%Y%m%d}"
+
+
+async def nightly(forge: Forge, engine: Orchestrations, tenants: list[str], moment: datetime) -> list[str]:
+    """The scheduled run: one job per tenant and domain with enough new golden traces; a double fire starts one."""
+    started = []
+    for tenant in tenants:
+        for domain in sorted(forge.domains):
+            since = watermark(forge, tenant, domain)
+            counts = count_golden(forge.storage, tenant, domain, forge.settings.min_score, since=since)
+            if counts.golden < forge.settings.trigger_threshold:
+                continue
+            job, fresh = await trigger(forge, engine, tenant=tenant, domain=domain, trigger_kind="nightly",
+                                       job_id=nightly_id(tenant, domain, moment))
+            if fresh:
+                started.append(job.job_id)
+    return started
+
+
+def tenants(forge: Forge) -> list[str]:
+    """Tenants Forge works for: those holding API keys, and the configured default."""
+    return sorted({forge.settings.tenant, *forge.storage.keys.tenants()})
+
+
+def run_sync(coroutine: Any) -> Any:
+    """Run a service coroutine from synchronous code (the CLI)."""
+    return asyncio.run(coroutine)

@@ -1,0 +1,67 @@
+"""The OpenAI-compatible endpoints, `POST /v1/chat/completions` (plain and SSE) and `GET /v1/models`, in the same
+FastAPI app as the API. Errors here use OpenAI's shape, not problem+json, so the `openai` SDK raises its own."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response, StreamingResponse
+
+from forge.api.auth import _presented_key
+from forge.bootstrap import Forge
+from forge.serving.errors import RouterError, parse_body
+from forge.serving.router import Router
+
+router = APIRouter(prefix="/v1", tags=["router"])
+
+
+def install(app: FastAPI, forge: Forge, chat_router: Router | None = None) -> Router:
+    """Mount the endpoints on `app` with a Router (built from `forge` unless given), closed when the app stops."""
+    gateway = chat_router or Router(forge.storage, forge.settings, forge.domains)
+    app.state.chat_router = gateway
+    app.include_router(router)
+    outer = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        async with outer(app_) as state:
+            try:
+                yield state
+            finally:
+                await app_.state.chat_router.aclose()  # flushes queued traces, closes upstream connections
+
+    app.router.lifespan_context = lifespan
+    return gateway
+
+
+@router.post("/chat/completions", summary="OpenAI chat completions, routed to production, canary or the teacher")
+async def chat_completions(request: Request) -> Response:
+    gateway: Router = request.app.state.chat_router
+    try:
+        key = await gateway.authenticate(_presented_key(request))
+        body = parse_body(await request.body())
+        if body.get("stream"):
+            stream = await gateway.stream(key.tenant, body, request.headers)
+            return StreamingResponse(stream.chunks, media_type="text/event-stream",
+                                     headers={**stream.headers, "cache-control": "no-cache"})
+        answer = await gateway.complete(key.tenant, body, request.headers)
+        return Response(json.dumps(answer.body, ensure_ascii=False), media_type="application/json",
+                        headers=answer.headers)
+    except RouterError as exc:
+        return exc.response()
+
+
+@router.get("/models", summary="The model aliases this router serves: forge:{domain}")
+async def list_models(request: Request) -> Response:
+    gateway: Router = request.app.state.chat_router
+    try:
+        await gateway.authenticate(_presented_key(request), scope="read")
+    except RouterError as exc:
+        return exc.response()
+    created = int(time.time())
+    data = [{"id": alias, "object": "model", "created": created, "owned_by": "forge"} for alias in gateway.aliases()]
+    return Response(json.dumps({"object": "list", "data": data}), media_type="application/json")

@@ -1,0 +1,75 @@
+"""A small async TTL cache over a blocking loader: routes and API keys are read from storage once per TTL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable, Generic, Hashable, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+log = logging.getLogger("forge.serving")
+
+
+class TtlCache(Generic[K, V]):
+    """Values live `ttl_s` seconds. In the next `ttl_s` an expired value is still served while one background
+    reload refreshes it, so under steady traffic no call waits for storage; a value older than that is reloaded
+    before it is served, so a change is seen within 2 × `ttl_s`. A failed reload keeps the old value; with none,
+    `fallback` answers (or the error is raised).
+    """
+
+    def __init__(
+        self,
+        load: Callable[[K], V],
+        ttl_s: float,
+        *,
+        fallback: Callable[[K], V] | None = None,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._load = load
+        self.ttl_s = ttl_s
+        self._fallback = fallback
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
+
+    async def get(self, key: K) -> V:
+        entry = self._entries.get(key)
+        if entry is not None:
+            expires, value = entry
+            now = self._clock()
+            if now < expires:
+                return value
+            if now < expires + self.ttl_s:  # recently expired: answer now, refresh for the next callers
+                self._reload(key)
+                return value
+        return await asyncio.shield(self._reload(key))
+
+    def invalidate(self, key: K) -> None:
+        self._entries.pop(key, None)
+
+    def _reload(self, key: K) -> asyncio.Future[V]:
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._fetch(key))
+            self._loading[key] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(key, None))
+        return pending
+
+    async def _fetch(self, key: K) -> V:
+        try:
+            value = await asyncio.to_thread(self._load, key)
+        except Exception as exc:
+            old = self._entries.get(key)
+            if old is None and self._fallback is None:
+                raise
+            # The type only: storage errors can carry URLs with SAS tokens.
+            log.warning("cache reload failed (%s); serving %s", type(exc).__name__, "the last value" if old else "a fallback")
+            value = old[1] if old is not None else self._fallback(key)  # type: ignore[misc]
+        if len(self._entries) >= self._max_entries and key not in self._entries:
+            self._entries.clear()  # bounds memory against callers spraying unknown keys
+        self._entries[key] = (self._clock() + self.ttl_s, value)
+        return value

@@ -1,0 +1,38 @@
+"""What every stage does to the job record: read-modify-write under its ETag, and events on the job."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from forge.bootstrap import Forge
+from forge.domain.errors import ConcurrentUpdate
+from forge.domain.models import DistillationJob, JobEvent, JobStatus
+
+WRITE_ATTEMPTS = 10
+
+
+def update_job(forge: Forge, tenant: str, job_id: str, change: Callable[[DistillationJob], None]) -> DistillationJob:
+    """Apply `change` to the freshest copy of the job; on a concurrent write, read again and reapply."""
+    for _ in range(WRITE_ATTEMPTS):
+        job = forge.storage.jobs.get(tenant, job_id)
+        change(job)
+        try:
+            return forge.storage.jobs.save(job)
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate(f"Job {job_id} kept changing under {WRITE_ATTEMPTS} attempts to update it; retry.")
+
+
+def enter(forge: Forge, tenant: str, job_id: str, status: JobStatus, **config: Any) -> DistillationJob:
+    """Mark the job as in `status` (once: a retried stage keeps its first stamp) and merge `config`."""
+
+    def change(job: DistillationJob) -> None:
+        if job.status != status:
+            job.advance(status)
+        job.config.update(config)
+
+    return update_job(forge, tenant, job_id, change)
+
+
+def record(forge: Forge, job_id: str, type: str, message: str, level: str = "info", **data: Any) -> None:
+    forge.storage.events.append(job_id, JobEvent(job_id=job_id, type=type, message=message, level=level, data=data))

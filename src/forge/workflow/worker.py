@@ -1,0 +1,101 @@
+"""`forge worker`: the local engine as a long-running process — resumes unfinished jobs, fires the nightly run.
+
+Its gRPC address is written to `$FORGE_HOME/worker.json`, so `forge run`, `forge jobs cancel` and `forge serve`
+in other processes reach the same engine instead of starting their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from forge.bootstrap import Forge
+from forge.domain.cron import parse_cron
+from forge.services import runs
+from forge.workflow.activities import build_activities
+from forge.workflow.local import EngineClient, LocalEngine, LocalOrchestrations
+
+log = logging.getLogger("forge.worker")
+
+
+def state_file(home: Path) -> Path:
+    return home / "worker.json"
+
+
+def running_worker(home: Path) -> str | None:
+    """The address of this home's live worker, if there is one."""
+    path = state_file(home)
+    try:
+        state = json.loads(path.read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return state["address"]
+
+
+@contextmanager
+def engine_for(forge: Forge) -> Iterator[LocalOrchestrations]:
+    """The running worker's engine if there is one, else an engine in this process for as long as the block."""
+    address = running_worker(forge.settings.home)
+    if address:
+        client = EngineClient.connect(address)
+        try:
+            yield LocalOrchestrations(client)
+        finally:
+            client.close()
+        return
+    with LocalEngine(build_activities(forge)) as engine:
+        yield LocalOrchestrations(EngineClient(engine.client))
+
+
+class Worker:
+    def __init__(self, forge: Forge, port: int | None = None):
+        self.forge = forge
+        self.engine = LocalEngine(build_activities(forge), port=port)
+        self.stopped = threading.Event()
+
+    def start(self) -> LocalOrchestrations:
+        """Start the engine, announce it in worker.json, and resume what was unfinished."""
+        self.engine.start()
+        path = state_file(self.forge.settings.home)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"address": self.engine.address, "pid": os.getpid()}))
+        self.orchestrations = LocalOrchestrations(EngineClient(self.engine.client))
+        resumed = asyncio.run(runs.resume_unfinished(self.forge, self.orchestrations, runs.tenants(self.forge)))
+        if resumed:
+            log.info("resumed %d unfinished jobs: %s", len(resumed), ", ".join(resumed))
+        return self.orchestrations
+
+    def run(self) -> None:
+        """Serve until `stop()`: resume what was unfinished, then wait for each scheduled firing."""
+        try:
+            self.schedule(self.start())
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        state_file(self.forge.settings.home).unlink(missing_ok=True)
+        self.engine.stop()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def schedule(self, orchestrations: LocalOrchestrations) -> None:
+        cron = parse_cron(self.forge.settings.schedule_cron)
+        while not self.stopped.is_set():
+            now = datetime.now(timezone.utc)
+            fire_at = cron.next_after(now)
+            if self.stopped.wait((fire_at - now).total_seconds()):
+                return
+            if not self.forge.settings.enabled:
+                log.info("nightly run skipped: FORGE_ENABLED is false")
+                continue
+            started = asyncio.run(runs.nightly(self.forge, orchestrations, runs.tenants(self.forge), fire_at))
+            log.info("nightly run at %s started %d jobs", fire_at.isoformat(), len(started))
