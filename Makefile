@@ -33,6 +33,8 @@ bench: setup
 	$(PY) bench/curate_bench.py
 	$(PY) bench/inference_client_bench.py
 	$(PY) bench/trainer_bench.py
+	$(PY) bench/orchestration_bench.py
+	$(PY) bench/router_bench.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 FORGE = Path(sys.executable).parent / "forge"
 
 
@@ -15,6 +17,7 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     return {**env, "FORGE_HOME": str(home), **extra}
 
 
+@pytest.mark.timeout(900)  # a whole training cycle: minutes on a loaded 2-core machine
 def test_the_demo_distils_a_tiny_student_that_beats_its_base_is_promoted_and_answers_through_the_router(tmp_path):
     env = clean_env(tmp_path / "home")
     try:

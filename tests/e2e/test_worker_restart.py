@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from forge.demo import seed
 from forge.domains import load_domains
 from forge.services.traces import import_jsonl
@@ -27,6 +29,7 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.timeout(900)  # a whole training cycle: minutes on a loaded 2-core machine
 def test_a_worker_killed_during_training_resumes_the_same_job_to_completion(tmp_path, azurite, storage, tenant):
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}

@@ -112,6 +112,23 @@ def test_a_run_goes_through_every_stage_in_order_and_completes(run):
     assert script.calls["poll"] == 2
 
 
+def test_the_custom_status_carries_the_stage_and_training_progress(run):
+    script = Script(train_polls=10_000)
+    script.poll = lambda p: {"state": "running", "progress": 0.25, "loss": 1.5}
+    client, job = run(script)
+    deadline = time.monotonic() + 30
+    status = None
+    while time.monotonic() < deadline:
+        state = client.state(job["job_id"])
+        status = state.get_custom_status() if state else None
+        if status and status.get("progress") is not None:
+            break
+        time.sleep(0.1)
+    assert status == {"stage": "TRAINING", "activity": "poll", "progress": 0.25, "loss": 1.5}
+    client.raise_event(job["job_id"], CANCEL)
+    assert output(client, job)["status"] == "CANCELLED"
+
+
 def test_too_few_golden_traces_skip_the_job_before_curation(run):
     script = Script(golden=2)
     client, job = run(script)

@@ -20,6 +20,8 @@ EXAMPLE_KEYS = ("messages", "tools", "functions", "parallel_tool_calls")
 TOKENS_PER_MESSAGE = 3  # OpenAI's accounting: each message costs 3 tokens of framing, a name 1 more ...
 TOKENS_PER_NAME = 1
 TOKENS_PRIMING = 3  # ... and every reply is primed with 3
+_MESSAGE_KEYS = frozenset(MESSAGE_KEYS)
+_EXAMPLE_KEYS = frozenset(EXAMPLE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,8 @@ def validate(example: Any) -> list[Problem]:
     if not isinstance(example, dict):
         return [Problem("data_type", f"an example must be a JSON object, not {type(example).__name__}")]
     problems: list[Problem] = []
-    unknown = sorted(set(example) - set(EXAMPLE_KEYS))
-    if unknown:
+    if not example.keys() <= _EXAMPLE_KEYS:
+        unknown = sorted(set(example) - set(EXAMPLE_KEYS))
         problems.append(Problem("example_unrecognized_key", f"unrecognised key(s) {unknown}"))
     if "tools" in example and not isinstance(example["tools"], list):
         problems.append(Problem("tools_data_type", "'tools' must be a list"))
@@ -64,10 +66,19 @@ def validate(example: Any) -> list[Problem]:
     if not isinstance(messages, list) or not messages:
         return problems + [Problem("missing_messages_list", "'messages' must be a non-empty list")]
     for i, message in enumerate(messages):
-        problems += _check_message(i, message)
+        if not _plainly_valid(message):
+            problems += _check_message(i, message)
     if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
         problems.append(Problem("example_missing_assistant_message", "there is no assistant message to learn"))
     return problems
+
+
+def _plainly_valid(message: Any) -> bool:
+    """The common case, checked fast: a known role and non-blank text, nothing else that needs a closer look."""
+    if type(message) is not dict or "weight" in message or not message.keys() <= _MESSAGE_KEYS:
+        return False
+    content = message.get("content")
+    return message.get("role") in ROLES and type(content) is str and bool(content) and not content.isspace()
 
 
 def _check_message(i: int, message: Any) -> list[Problem]:
@@ -109,7 +120,9 @@ def count_example_tokens(example: dict[str, Any], count: Callable[[str], int]) -
     per_role: dict[str, int] = {}
     total = TOKENS_PRIMING
     for message in example["messages"]:
-        tokens = count(message_text(message))
+        content = message.get("content")
+        plain = type(content) is str and not message.get("tool_calls") and not message.get("function_call")
+        tokens = count(content if plain else message_text(message))
         if message.get("name"):
             tokens += count(message["name"]) + TOKENS_PER_NAME
         role = message.get("role", "?")

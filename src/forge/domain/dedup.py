@@ -67,9 +67,8 @@ def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
 def signatures(texts: Sequence[bytes], num_perm: int = NUM_PERM) -> np.ndarray:
     """MinHash signatures (len(texts) × num_perm, uint64) over `SHINGLE_BYTES`-byte shingles of each text."""
     n = len(texts)
-    sig = np.full((n, num_perm), _FILL, dtype=np.uint64)
     if n == 0:
-        return sig
+        return np.full((0, num_perm), _FILL, dtype=np.uint64)
     gap = b"\0" * (SHINGLE_BYTES - 1)
     # Texts are joined with NUL gaps, so a shingle never mixes two texts; trailing bytes let the last 8-byte
     # window be read.
@@ -80,11 +79,16 @@ def signatures(texts: Sequence[bytes], num_perm: int = NUM_PERM) -> np.ndarray:
     hashed = (view & np.uint64((1 << (8 * SHINGLE_BYTES)) - 1)) * _MULT
     sizes = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
     spans = sizes + len(gap)
-    owner = np.repeat(np.arange(n, dtype=np.int64), spans)[:windows]
-    # A window starting in a gap would reach into the next text: only windows starting inside a text count.
-    inside = np.arange(windows) - (np.cumsum(spans) - spans)[owner] < sizes[owner]
-    bins = (hashed[inside] >> np.uint64(64 - num_perm.bit_length() + 1)).astype(np.int64) % num_perm
-    np.minimum.at(sig.reshape(-1), owner[inside] * num_perm + bins, hashed[inside])
+    # Each window's slot in the flat signature array: its text's row, plus its bin, the hash's top bits (always
+    # below num_perm). A window starting in a gap would reach into the next text: it goes to a spare row instead.
+    base = np.repeat(np.arange(n, dtype=np.int64) * num_perm, spans)[:windows]
+    gaps = ((np.cumsum(spans) - len(gap))[:, None] + np.arange(len(gap))).ravel()
+    base[gaps[gaps < windows]] = n * num_perm
+    slots = (hashed >> np.uint64(64 - num_perm.bit_length() + 1)).astype(np.int64)
+    slots += base
+    flat = np.full((n + 1) * num_perm, _FILL, dtype=np.uint64)
+    np.minimum.at(flat, slots, hashed)
+    sig = flat[: n * num_perm].reshape(n, num_perm)
     return _densify(sig)
 
 

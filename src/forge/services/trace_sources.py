@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import IO, Any, Callable, Iterator
 
 from forge.domain.models import Trace, utcnow
-from forge.domain.traces import MAX_LINE_BYTES, InvalidTrace, parse_line, parse_record
+from forge.domain.traces import MAX_LINE_BYTES, InvalidTrace, TraceLine, parse_record, read_line
 from forge.storage import Storage
 
 BOM = b"\xef\xbb\xbf"
@@ -24,7 +24,7 @@ _CHUNK = 1 << 20
 @dataclass(frozen=True)
 class Incoming:
     number: int | None  # the line or record number in a file; None for stored traces
-    trace: Trace | None
+    trace: Trace | TraceLine | None  # a JSONL line becomes a TraceLine: the same fields, no pydantic model
     error: InvalidTrace | None = None
 
 
@@ -64,8 +64,8 @@ def parse_jsonl(stream: IO[bytes], *, tenant: str, domain: str, source: str = "f
             yield Incoming(number, None, InvalidTrace("bom", "a byte-order mark inside the file: files were joined?"))
             continue
         try:
-            trace = parse_line(line, tenant=tenant, domain=domain, source=source, now=now,
-                               trace_id=f"{domain}.line-{number}")
+            trace = read_line(line, tenant=tenant, domain=domain, source=source, now=now,
+                              trace_id=f"{domain}.line-{number}")
             yield Incoming(number, trace)
         except InvalidTrace as bad:
             yield Incoming(number, None, bad)

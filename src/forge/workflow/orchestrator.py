@@ -40,9 +40,17 @@ def distill(flow: Flow, raw: dict[str, Any]) -> Generator[Any, Any, dict[str, An
     retry = Retry(ACTIVITY_RETRY.attempts, job.retry_first_s, ACTIVITY_RETRY.backoff, ACTIVITY_RETRY.max_s)
     base = {"tenant": job.tenant, "domain": job.domain, "job_id": job.job_id, "provider": job.provider}
     cancel = flow.event(CANCEL)  # one waiter for the whole run: every stage races against it
+    shown: dict[str, Any] = {}
+
+    def show(stage: str, **fields: Any) -> None:
+        """Custom status: the stage, and what is known of it (the activity, training progress and loss)."""
+        if shown.get("stage") != stage:
+            shown.clear()
+        shown.update(stage=stage, **fields)
+        flow.status(dict(shown))
 
     def step(activity: str, stage: str, **payload: Any) -> Generator[Any, Any, dict[str, Any]]:
-        flow.status({"stage": stage, "activity": activity})
+        show(stage, activity=activity)
         task = flow.call(activity, {**base, **payload}, retry)
         winner = yield flow.first(task, cancel)
         if winner is cancel:
@@ -50,7 +58,7 @@ def distill(flow: Flow, raw: dict[str, Any]) -> Generator[Any, Any, dict[str, An
         return flow.result(winner)
 
     def finish(status: str, reason: str | None = None, **extra: Any) -> Generator[Any, Any, dict[str, Any]]:
-        flow.status({"stage": status})
+        show(status)
         return (yield flow.call("notify", {**base, "status": status, "reason": reason, **extra}, retry))
 
     try:
@@ -68,7 +76,7 @@ def distill(flow: Flow, raw: dict[str, Any]) -> Generator[Any, Any, dict[str, An
             return (yield from finish("FAILED", started["error"]))
         provider_job_id = started["provider_job_id"]
 
-        trained = yield from _poll(flow, job, step, cancel, provider_job_id)
+        trained = yield from _poll(flow, job, step, show, cancel, provider_job_id)
         if trained.get("state") != "succeeded":
             if trained.get("timed_out"):
                 yield from step("cancel_training", "TRAINING", provider_job_id=provider_job_id)
@@ -83,12 +91,14 @@ def distill(flow: Flow, raw: dict[str, Any]) -> Generator[Any, Any, dict[str, An
         return (yield from finish("COMPLETED", None, model_version_id=evaluated["model_version_id"],
                                   decision=evaluated["decision"], promotion=promoted.get("outcome")))
     except _Cancelled:
+        show("CANCELLED")
         return (yield from _cancelled(flow, base, retry))
     except Exception as exc:  # an activity failed after its retries: the job fails, with the reason
         return (yield from finish("FAILED", _reason(exc)))
 
 
-def _poll(flow: Flow, job: DistillInput, step: Any, cancel: Any, provider_job_id: str) -> Generator[Any, Any, dict]:
+def _poll(flow: Flow, job: DistillInput, step: Any, show: Any, cancel: Any,
+          provider_job_id: str) -> Generator[Any, Any, dict]:
     """Wait for training: a durable timer or a `training.updated` event, then ask the provider; bounded in time."""
     deadline = flow.now() + timedelta(seconds=job.max_training_s)
     updated = flow.event(TRAINING_UPDATED)
@@ -103,6 +113,7 @@ def _poll(flow: Flow, job: DistillInput, step: Any, cancel: Any, provider_job_id
             flow.cancel(timer)
             updated = flow.event(TRAINING_UPDATED)  # re-arm; duplicate deliveries only cause an extra, idempotent poll
         polled = yield from step("poll", "TRAINING", provider_job_id=provider_job_id)
+        show("TRAINING", progress=polled.get("progress"), loss=polled.get("loss"))
         if polled.get("state") in ("succeeded", "failed", "cancelled"):
             return polled
         if flow.now() >= deadline:
@@ -113,7 +124,6 @@ def _poll(flow: Flow, job: DistillInput, step: Any, cancel: Any, provider_job_id
 
 
 def _cancelled(flow: Flow, base: dict[str, Any], retry: Retry) -> Generator[Any, Any, dict[str, Any]]:
-    flow.status({"stage": "CANCELLED"})
     yield flow.call("cancel_training", {**base}, retry)
     return (yield flow.call("notify", {**base, "status": "CANCELLED", "reason": "cancelled on request"}, retry))
 
