@@ -13,6 +13,8 @@ setup: $(STAMP) node_modules/.package-lock.json
 # torch is pinned and installed first: a looser spec, asked for by any later package, pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml gpu-trainer/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# pip 23's resolver gives up (InconsistentCandidate) on the Azure SDKs' OpenTelemetry pins; newer ones resolve.
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=25"
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,azureml]"
 	$(PY) -m pip install --quiet --disable-pip-version-check -e "./gpu-trainer[dev]"
