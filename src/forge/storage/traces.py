@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Iterable, Iterator
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError, ServiceResponseError
 from azure.data.tables import UpdateMode
 
 from forge.domain.errors import TraceNotFound
@@ -24,6 +25,7 @@ BATCH_BYTES = 3 * 1024 * 1024  # ... and 4 MiB; stay clear of both
 BUFFER_ROWS = 5000  # rows held across partitions before everything is flushed: bounds import memory
 CONTAINER = "traces"
 FLUSH_WORKERS = 4
+SEND_ATTEMPTS = 5
 
 
 def row_time(moment: datetime) -> str:
@@ -190,8 +192,17 @@ class _Flusher:
 
     def _send(self, rows: list[dict[str, Any]]) -> int:
         # upsert: retrying a batch after a transient failure rewrites the same rows instead of failing.
-        self.client.submit_transaction([("upsert", row) for row in rows])
-        return len(rows)
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                self.client.submit_transaction([("upsert", row) for row in rows])
+                return len(rows)
+            except (ServiceRequestError, ServiceResponseError):
+                # A dropped connection (a server closing an idle keep-alive socket, a busy emulator) is worth
+                # another try on a fresh one after the SDK's own retries; anything else is the caller's to see.
+                if attempt == SEND_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+        return 0
 
     def __enter__(self) -> "_Flusher":
         return self
