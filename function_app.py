@@ -48,49 +48,17 @@ def distill(context: df.DurableOrchestrationContext):
     return (yield from df_orchestrator(context))
 
 
-@app.activity_trigger(input_name="payload", activity="gather")
-def gather(payload: Any) -> dict[str, Any]:
-    return run_activity("gather", payload)
+def _activity_function(name: str) -> Any:
+    def activity(payload: Any) -> dict[str, Any]:
+        return run_activity(name, payload)
+
+    activity.__name__ = name  # the Functions host names each function after it
+    return activity
 
 
-@app.activity_trigger(input_name="payload", activity="curate")
-def curate(payload: Any) -> dict[str, Any]:
-    return run_activity("curate", payload)
-
-
-@app.activity_trigger(input_name="payload", activity="upload")
-def upload(payload: Any) -> dict[str, Any]:
-    return run_activity("upload", payload)
-
-
-@app.activity_trigger(input_name="payload", activity="train")
-def train(payload: Any) -> dict[str, Any]:
-    return run_activity("train", payload)
-
-
-@app.activity_trigger(input_name="payload", activity="poll")
-def poll(payload: Any) -> dict[str, Any]:
-    return run_activity("poll", payload)
-
-
-@app.activity_trigger(input_name="payload", activity="cancel_training")
-def cancel_training(payload: Any) -> dict[str, Any]:
-    return run_activity("cancel_training", payload)
-
-
-@app.activity_trigger(input_name="payload", activity="evaluate")
-def evaluate(payload: Any) -> dict[str, Any]:
-    return run_activity("evaluate", payload)
-
-
-@app.activity_trigger(input_name="payload", activity="promote")
-def promote(payload: Any) -> dict[str, Any]:
-    return run_activity("promote", payload)
-
-
-@app.activity_trigger(input_name="payload", activity="notify")
-def notify(payload: Any) -> dict[str, Any]:
-    return run_activity("notify", payload)
+# One activity function per stage, each a thin call into the same bound activities durabletask runs locally.
+for _name in orchestrator.ACTIVITIES:
+    app.activity_trigger(input_name="payload", activity=_name)(_activity_function(_name))
 
 
 @app.timer_trigger(schedule="%FORGE_SCHEDULE_CRON%", arg_name="timer", run_on_startup=False)

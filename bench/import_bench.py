@@ -82,6 +82,7 @@ def measure(mode: str, path: Path, connection: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--persist", action="store_true", help="Azurite on disk (its in-memory mode can run out of heap)")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "CONNECTION"))
     args = parser.parse_args()
     if args.child:
@@ -92,7 +93,8 @@ def main() -> None:
 
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        azurite = start(find_node_modules(), data_dir=None, log_path=Path(tmp) / "azurite.log", detach=False)
+        azurite = start(find_node_modules(), data_dir=Path(tmp) / "azurite" if args.persist else None,
+                        log_path=Path(tmp) / "azurite.log", detach=False)
         try:
             rows = []
             for size in sizes:

@@ -18,6 +18,7 @@ NAME = "distill"
 TRAINING_UPDATED = "training.updated"
 CANCEL = "cancel"
 ACTIVITY_RETRY = Retry(attempts=4, first_s=2.0, backoff=2.0, max_s=60.0)
+ACTIVITIES = ("gather", "curate", "upload", "train", "poll", "cancel_training", "evaluate", "promote", "notify")
 
 
 class DistillInput(BaseModel):
