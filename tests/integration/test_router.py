@@ -116,8 +116,10 @@ def test_a_user_always_lands_on_the_same_model_and_a_conversation_on_the_same_mo
     route_to(forge, tenant, production="ft:prod", canary="ft:canary", percent=50)
     for user in ("ada", "grace", "linus"):
         assert len({call(f"turn {i}", user=user).headers["x-forge-model"] for i in range(8)}) == 1
-    route_to(forge, tenant, production="ft:prod", canary="ft:canary", percent=50, sticky_by="conversation")
-    time.sleep(0.3)  # the route cache's TTL in these tests
+    ids = route_to(forge, tenant, production="ft:prod", canary="ft:canary", percent=50, sticky_by="conversation")
+    deadline = time.monotonic() + 10
+    while call().headers["x-forge-model"] not in ids.values() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the new route reaches the router within two cache TTLs
     opening = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "plan a trip"}]
     models = set()
     for turn in range(6):  # each turn resends the history, which grows

@@ -23,11 +23,12 @@ from forge.domain.dataset_stats import CurationStats
 from forge.domain.dedup import KeyStore, NearDuplicates
 from forge.domain.domains import DomainConfig
 from forge.domain.models import Trace
+from forge.domain.traces import TraceLine
 from forge.services.trace_sources import Incoming
 
 BATCH = 1024
 FILES = ("train", "valid", "rejects")
-Grade = Callable[[Sequence[Trace]], list[float | None]]
+Grade = Callable[[Sequence[Trace | TraceLine]], list[float | None]]
 
 
 @dataclass
@@ -92,7 +93,7 @@ class _Writer:
 
 class Curator:
     def __init__(self, options: Options, out_dir: Path, *, count: Callable[[str], int], grade: Grade | None = None,
-                 on_graded: Callable[[Trace, float], None] | None = None):
+                 on_graded: Callable[[Trace | TraceLine, float], None] | None = None):
         self.o = options
         self.rules = options.domain.filters
         system_prompt = options.domain.system_prompt
@@ -163,7 +164,7 @@ class Curator:
         reason = curation.rule_violation(answer, prompt, self.rules)
         return self._reject(item, reason, f"domain rule: {reason}") if reason else True
 
-    def _grade(self, ungraded: list[Trace]) -> None:
+    def _grade(self, ungraded: list[Trace | TraceLine]) -> None:
         scores = self.grade(ungraded) if ungraded else []
         for trace, score in zip(ungraded, scores):
             if score is None:
