@@ -68,8 +68,8 @@ def decode_line(line: str | bytes) -> Any:
         raise InvalidTrace("invalid_json", f"not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
 
 
-def _beyond_int64(value: Any) -> bool:
-    """Whether a decoded value holds a float too large for int64: orjson reads such integers as floats."""
+def any_float(value: Any, beyond: float = 0.0) -> bool:
+    """Whether a decoded JSON value holds a float (with `beyond`, only one whose magnitude is at least that)."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -78,9 +78,14 @@ def _beyond_int64(value: Any) -> bool:
             stack.extend(item.values())
         elif kind is list:
             stack.extend(item)
-        elif kind is float and not -9.2e18 < item < 9.2e18:
+        elif kind is float and not -beyond < item < beyond:
             return True
     return False
+
+
+def _beyond_int64(value: Any) -> bool:
+    """Whether a decoded value holds a float too large for int64: orjson reads such integers as floats."""
+    return any_float(value, beyond=9.2e18)
 
 
 @dataclass(slots=True)

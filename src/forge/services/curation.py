@@ -23,7 +23,7 @@ from forge.domain.dataset_stats import CurationStats
 from forge.domain.dedup import KeyStore, NearDuplicates
 from forge.domain.domains import DomainConfig
 from forge.domain.models import Trace
-from forge.domain.traces import TraceLine
+from forge.domain.traces import TraceLine, any_float
 from forge.services.trace_sources import Incoming
 
 BATCH = 1024
@@ -75,7 +75,7 @@ class _Writer:
 
     def write(self, record: dict[str, Any]) -> None:
         line = None
-        if not _holds_float(record):  # orjson writes floats in another notation (1e16, not 1e+16)
+        if not any_float(record):  # orjson writes floats in another notation (1e16, not 1e+16)
             try:
                 line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)  # the same bytes as json's, faster
             except TypeError:  # lone surrogates, integers past 64 bits: json's encoding below decides
@@ -291,20 +291,6 @@ def _dedup_text(example: dict[str, Any]) -> bytes:
     """Prompt turns and answer, normalised; the system prompt is left out because every example shares it."""
     parts = [m["content"] for m in example["messages"] if m.get("role") != "system" and isinstance(m.get("content"), str)]
     return curation.normalise("\n".join(parts)).encode("utf-8", "replace")
-
-
-def _holds_float(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind is float:
-            return True
-    return False
 
 
 def newest_cutoff(times: Iterable[datetime], cap: int) -> datetime | None:
