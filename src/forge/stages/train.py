@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from forge.bootstrap import Forge
 from forge.domain.models import JobStatus
 from forge.providers.registry import training_provider
 from forge.providers.training import PreparedData, ProviderRejected
 from forge.stages.jobs import record, update_job
-from forge.stages.upload import training_request
+from forge.stages.upload import UploadRequest, training_request
 
 
-class TrainRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    tenant: str
-    domain: str
-    job_id: str
-    provider: str
-    dataset_id: str
+class TrainRequest(UploadRequest):
     prepared: dict[str, Any]
 
 
