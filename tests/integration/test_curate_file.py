@@ -100,15 +100,18 @@ def test_every_kind_of_bad_input_becomes_a_reject_with_a_reason_and_nothing_earl
         b'{"prompt": "' + b"x" * (50 * 1024 * 1024) + b'"}',  # a 50 MB line
         json.dumps(varied_record(902, score=40)).encode(),
         json.dumps(varied_record(903, feedback="rejected")).encode(),
+        json.dumps(varied_record(905, messages=[{"role": "user", "content": "q", "name": 5},
+                                                varied_record(905)["messages"][1]])).encode(),
     ]
     outcome, files = run(tmp_path, [b"\xef\xbb\xbf" + good[0], *good[1:6], *bad, *good[6:]])
     reasons = {r["line"]: r["reason"] for r in files["rejects"]}
-    assert [reasons[n] for n in range(7, 20)] == [
+    assert [reasons[n] for n in range(7, 21)] == [
         "invalid_json", "invalid_json", "bom", "not_an_object", "no_messages", "bad_message", "too_short",
         "missing_content", "bad_score", "over_token_limit", "too_large", "below_min_score", "rejected_feedback",
+        "bad_message",
     ]
     assert len(files["train"]) + len(files["valid"]) == 12  # a BOM opening the file is not data
-    assert outcome.stats.read == 25 and sum(outcome.stats.dropped.values()) == 13
+    assert outcome.stats.read == 26 and sum(outcome.stats.dropped.values()) == 14
     assert all("content" not in r and "messages" not in r for r in files["rejects"])  # reasons, never the data
 
 

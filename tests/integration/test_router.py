@@ -263,3 +263,26 @@ def test_a_promotion_then_a_rollback_through_the_api_leaves_the_previous_product
     assert served_becomes(old)
     stages = {m["versionId"]: m["stage"] for m in api.get("/api/v1/models").json()["items"]}
     assert stages == {old: "production", new: "archived"}
+
+
+def test_a_students_own_answers_never_become_its_training_data(forge, tenant, call, tmp_path):
+    from forge.domains import load_domains
+    from forge.services import trace_sources
+    from forge.services.curation import Curator, Options
+
+    assert call("question for the teacher", user="gil").headers["x-forge-route"] == "teacher"
+    ids = route_to(forge, tenant, production="ft:prod", canary="ft:canary", percent=50)
+    calls, deadline = 1, time.monotonic() + 10
+    while call(user="ada").headers["x-forge-model"] not in ids.values() and time.monotonic() < deadline:
+        calls += 1  # the new route reaches the router within two cache TTLs
+    for user in ("bob", "cy", "dee", "eve", "fay"):
+        assert call(f"question from {user}", user=user).status_code == 200
+    recorded = router_traces(forge, tenant, calls + 6)
+    assert {t.metadata["route"] for t in recorded} == {"production", "canary", "teacher"}
+    curator = Curator(Options(domain=load_domains()["coding"], model="gpt-4.1-mini-2025-04-14"), tmp_path,
+                      count=lambda text: len(text.split()))
+    curator.run(trace_sources.stored(forge.storage, tenant, "coding", None, None)())
+    reasons = {json.loads(line)["id"]: json.loads(line)["reason"]
+               for line in (tmp_path / "rejects.jsonl").read_text().splitlines()}
+    for trace in recorded:
+        assert (reasons[trace.id] == "student_answer") == (trace.metadata["route"] != "teacher"), trace.metadata

@@ -23,6 +23,8 @@ def codes(example):
     ({"messages": [{"role": "user", "content": "q"}]}, "example_missing_assistant_message"),
     ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "weight": 2}]},
      "invalid_weight"),
+    ({"messages": [{"role": "user", "content": "q", "name": 5}, {"role": "assistant", "content": "a"}]},
+     "invalid_name"),
 ])
 def test_each_openai_format_error_is_named(example, code):
     assert code in codes(example)
@@ -57,3 +59,9 @@ def test_tokens_are_counted_as_openai_counts_a_chat():
     # 3 priming + (3 + 2 + name 1 + 1) + (3 + 1)
     assert total == 3 + 7 + 4
     assert per_role == {"user": 4, "assistant": 1}
+
+
+def test_a_name_that_is_not_text_is_not_counted_as_one():
+    example = {"messages": [{"role": "user", "content": "a b", "name": 5}, {"role": "assistant", "content": "c"}]}
+    total, _ = chat_format.count_example_tokens(example, lambda text: len(text.split()))
+    assert total == 3 + 5 + 4

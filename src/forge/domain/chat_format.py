@@ -77,6 +77,8 @@ def _plainly_valid(message: Any) -> bool:
     """The common case, checked fast: a known role and non-blank text, nothing else that needs a closer look."""
     if type(message) is not dict or "weight" in message or not message.keys() <= _MESSAGE_KEYS:
         return False
+    if "name" in message and type(message["name"]) is not str:
+        return False
     content = message.get("content")
     return message.get("role") in ROLES and type(content) is str and bool(content) and not content.isspace()
 
@@ -97,6 +99,8 @@ def _check_message(i: int, message: Any) -> list[Problem]:
     content = message.get("content")
     if "content" in message and not _calls(message) and (not isinstance(content, str) or not content.strip()):
         problems.append(Problem("missing_content", f"{where} has empty or non-text content"))
+    if "name" in message and (not isinstance(message["name"], str) or not message["name"]):
+        problems.append(Problem("invalid_name", f"{where} has name {message['name']!r}; a name is a non-empty string"))
     if "weight" in message and message["weight"] not in (0, 1):
         problems.append(Problem("invalid_weight", f"{where} has weight {message['weight']!r}; use 0 or 1"))
     return problems
@@ -123,8 +127,9 @@ def count_example_tokens(example: dict[str, Any], count: Callable[[str], int]) -
         content = message.get("content")
         plain = type(content) is str and not message.get("tool_calls") and not message.get("function_call")
         tokens = count(content if plain else message_text(message))
-        if message.get("name"):
-            tokens += count(message["name"]) + TOKENS_PER_NAME
+        name = message.get("name")
+        if name and isinstance(name, str):
+            tokens += count(name) + TOKENS_PER_NAME
         role = message.get("role", "?")
         per_role[role] = per_role.get(role, 0) + tokens
         total += tokens + TOKENS_PER_MESSAGE

@@ -11,6 +11,12 @@ from forge.domain.models import Route
 Arm = Literal["production", "canary", "teacher"]
 BUCKETS = 10_000  # 0.01-point resolution for canary percentages
 ALIAS_PREFIX = "forge:"
+STUDENT_ARMS = ("production", "canary")  # the arms a student answers on; the router records the arm as metadata.route
+
+
+def answered_by_student(metadata: Mapping[str, Any]) -> bool:
+    """Whether a recorded call was answered by a student: its answer must never become training data."""
+    return metadata.get("route") in STUDENT_ARMS
 
 
 def alias(domain: str) -> str:

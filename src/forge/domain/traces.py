@@ -181,6 +181,8 @@ def _chat(messages: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             raise InvalidTrace("bad_message", f"messages[{i}] has role {role!r}; use one of {sorted(ROLES)}")
         if "content" not in message and not message.get("tool_calls") and not message.get("function_call"):
             raise InvalidTrace("bad_message", f"messages[{i}] has no 'content'")
+        if message.get("name") is not None and not isinstance(message["name"], str):
+            raise InvalidTrace("bad_message", f"messages[{i}] has a 'name' that is not a string")
     if messages[-1]["role"] != "assistant":
         raise InvalidTrace("no_assistant_response", "the last message must be the assistant's answer")
     if len(messages) < 2:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import orjson
 
-from forge.domain import chat_format, cost, curation, pii
+from forge.domain import chat_format, cost, curation, pii, routing
 from forge.domain.content import content_text
 from forge.domain.dataset_stats import CurationStats
 from forge.domain.dedup import KeyStore, NearDuplicates
@@ -157,6 +157,8 @@ class Curator:
 
     def _passes_rules(self, item: Incoming) -> bool:
         trace = item.trace
+        if routing.answered_by_student(trace.metadata):
+            return self._reject(item, "student_answer", "a student model answered this call, not the teacher")
         if trace.feedback == "rejected":
             return self._reject(item, "rejected_feedback", "a person rejected this answer")
         answer = content_text(trace.response.get("content"))

@@ -210,7 +210,7 @@ class Router:
         metadata: dict[str, Any] = {"route": arm, "requestedModel": body.get("model"), "upstreamModel": upstream_model}
         if reason:
             metadata.update(fallbackFrom=target.version.version_id if target.version else None, fallbackReason=reason)
-        served_by_student = arm in ("production", "canary") and target.version is not None
+        served_by_student = arm in routing.STUDENT_ARMS and target.version is not None
         self.recorder.record(CallRecord(
             tenant=tenant, domain=target.domain, created_at=created, request=body, response=message,
             model=target.version.version_id if served_by_student else self.settings.teacher_model,  # type: ignore[union-attr]
@@ -219,7 +219,7 @@ class Router:
         ))
 
     def _headers(self, target: Target, arm: str) -> dict[str, str]:
-        served = target.version.version_id if arm in ("production", "canary") and target.version else \
+        served = target.version.version_id if arm in routing.STUDENT_ARMS and target.version else \
             self.settings.teacher_model
         return {"x-forge-route": arm, "x-forge-model": served}
 
