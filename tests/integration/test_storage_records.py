@@ -86,6 +86,27 @@ def test_dataset_files_stream_to_blob_and_back_with_a_matching_sha256(storage, t
         list(storage.datasets.read_file(tenant, dataset.dataset_id, "valid"))
 
 
+def test_datasets_built_at_the_same_moment_never_share_a_version(storage, tenant):
+    made, barrier = [], threading.Barrier(4)
+
+    def build(n: int) -> None:
+        barrier.wait()
+        made.append(storage.datasets.create_next_version(Dataset(tenant=tenant, domain="coding", dataset_id=f"ds-{n}")))
+
+    threads = [threading.Thread(target=build, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stored = sorted(storage.datasets.scan(tenant, domain="coding"), key=lambda d: d.version)
+    assert [d.version for d in stored] == [1, 2, 3, 4] and len(made) == 4
+    assert [d.parent_id for d in stored] == [None] + [d.dataset_id for d in stored[:-1]]  # one line of lineage
+    assert len(storage.datasets.list(tenant).items) == 4  # the version claims are not datasets
+    with pytest.raises(AlreadyExists):
+        storage.datasets.create_next_version(Dataset(tenant=tenant, domain="coding", dataset_id="ds-0"))
+    assert sorted(d.version for d in storage.datasets.scan(tenant)) == [1, 2, 3, 4]
+
+
 def test_model_versions_list_by_domain(storage, tenant):
     for domain in ("coding", "coding", "legal"):
         storage.models.create(ModelVersion(tenant=tenant, domain=domain, base_model="gpt-4.1-mini"))

@@ -155,18 +155,16 @@ def store(forge: Forge, *, tenant: str, domain: str, dataset_id: str, outcome: O
         filename = f"{name}.json" if name == "stats" else f"{name}.jsonl"
         with open(work / filename, "rb") as data:
             blobs[name] = forge.storage.datasets.upload(tenant, dataset_id, filename, data)
-    previous = max(forge.storage.datasets.scan(tenant, domain=domain), key=lambda d: d.version, default=None)
     stats = outcome.stats
     dataset = Dataset(
-        dataset_id=dataset_id, tenant=tenant, domain=domain,
-        version=previous.version + 1 if previous else 1, parent_id=previous.dataset_id if previous else None,
-        job_id=job_id, sha256=outcome.sha256, counts=stats.counts(), dropped=dict(stats.dropped),
+        dataset_id=dataset_id, tenant=tenant, domain=domain, job_id=job_id, sha256=outcome.sha256,
+        counts=stats.counts(), dropped=dict(stats.dropped),
         token_stats={**stats.tokens.as_dict(), "train_tokens": stats.train_tokens[0]}, blobs=blobs,
         source=source, pii=dict(stats.pii), estimate=outcome.estimate.model_dump(mode="json"),
         warnings=stats.warnings,
     )
     try:
-        dataset = forge.storage.datasets.create(dataset)
+        dataset = forge.storage.datasets.create_next_version(dataset)
     except AlreadyExists:  # a concurrent retry of the same job finished first: its record stands
         return result_of(forge.storage.datasets.get(tenant, dataset_id), reused=True)
     return result_of(dataset)

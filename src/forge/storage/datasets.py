@@ -7,14 +7,18 @@ import json
 from typing import IO, Any, Iterable, Iterator
 
 from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableTransactionError
 
-from forge.domain.errors import DatasetNotFound
+from forge.domain.errors import AlreadyExists, ConcurrentUpdate, DatasetNotFound
 from forge.domain.models import Dataset
 from forge.storage.account import StorageAccount
-from forge.storage.tables import Page, RecordTable, quote
+from forge.storage.tables import Page, RecordTable, quote, to_entity
 
 CONTAINER = "datasets"
 FILES = ("train", "valid", "rejects")
+CLAIM = "~version~"  # rows `~version~{domain}~{n}` beside the records: each version number is taken once
+RECORDS = f"RowKey lt {quote('~')}"  # the dataset records, not the claims (dataset ids never start with '~')
+RETRIES = 20
 
 
 class JsonlWriter:
@@ -41,6 +45,25 @@ class DatasetRepository:
     def create(self, dataset: Dataset) -> Dataset:
         return self.table.create(dataset)
 
+    def create_next_version(self, dataset: Dataset) -> Dataset:
+        """Insert as its domain's next version, the latest so far as its parent. The record and a claim on the
+        number commit in one transaction, so two builds finishing at once never share a version; AlreadyExists
+        when the dataset id is taken."""
+        for _ in range(RETRIES):
+            previous = max(self.scan(dataset.tenant, domain=dataset.domain), key=lambda d: d.version, default=None)
+            numbered = dataset.model_copy(update={"version": previous.version + 1 if previous else 1,
+                                                  "parent_id": previous.dataset_id if previous else None})
+            claim = {"PartitionKey": dataset.tenant, "RowKey": f"{CLAIM}{dataset.domain}~{numbered.version:09d}"}
+            try:
+                meta = self.table.client.submit_transaction([
+                    ("create", to_entity(numbered, dataset.tenant, dataset.dataset_id)), ("create", claim)])
+            except TableTransactionError:
+                if self.find(dataset.tenant, dataset.dataset_id) is not None:
+                    raise AlreadyExists(f"Dataset {dataset.tenant}/{dataset.dataset_id} already exists.") from None
+                continue  # another build took this number: read the latest again
+            return numbered.model_copy(update={"etag": meta[0].get("etag")})
+        raise ConcurrentUpdate(f"Could not number dataset {dataset.dataset_id}: too many builds at once; retry.")
+
     def save(self, dataset: Dataset) -> Dataset:
         return self.table.replace(dataset)
 
@@ -51,14 +74,14 @@ class DatasetRepository:
         return dataset
 
     def list(self, tenant: str, *, limit: int = 50, continuation: str | None = None) -> Page[Dataset]:
-        return self.table.page(f"PartitionKey eq {quote(tenant)}", limit, continuation)
+        return self.table.page(f"PartitionKey eq {quote(tenant)} and {RECORDS}", limit, continuation)
 
     def find(self, tenant: str, dataset_id: str) -> Dataset | None:
         return self.table.get(tenant, dataset_id)
 
     def scan(self, tenant: str, *, domain: str | None = None) -> Iterator[Dataset]:
         """Every dataset record of a tenant (of one domain), deleted ones included."""
-        query = f"PartitionKey eq {quote(tenant)}" + (f" and domain eq {quote(domain)}" if domain else "")
+        query = f"PartitionKey eq {quote(tenant)} and {RECORDS}" + (f" and domain eq {quote(domain)}" if domain else "")
         return self.table.scan(query)
 
     def upload(self, tenant: str, dataset_id: str, filename: str, data: IO[bytes]) -> str:
