@@ -71,3 +71,21 @@ def test_another_tenants_trace_is_not_found(storage, tenant):
 def test_a_forged_continuation_token_is_refused(storage, tenant):
     with pytest.raises(InvalidInput):
         storage.traces.list(tenant, continuation="bm90IGEgdG9rZW4")
+
+
+def test_connections_reset_mid_import_lose_and_repeat_nothing(azurite, tenant):
+    from forge.storage import Storage, StorageAccount
+    from tests.fakes.flaky_proxy import FlakyProxy
+
+    # The first two transactions are applied by the server, but the client only sees its connection reset.
+    proxy = FlakyProxy(azurite.table_port, marker=b"$batch", drops=2)
+    try:
+        connection = azurite.connection_string.replace(f":{azurite.table_port}/", f":{proxy.port}/")
+        storage = Storage.open(StorageAccount.from_connection_string(connection))
+        traces = [make_trace(tenant, created_at=DAY + timedelta(seconds=i)) for i in range(250)]
+        assert storage.traces.add(traces) == 250
+        assert proxy.dropped == 2
+        stored = [t.id for t in storage.traces.scan(tenant)]
+        assert sorted(stored) == sorted(t.id for t in traces)  # each once: a retried batch rewrote the same rows
+    finally:
+        proxy.close()

@@ -13,6 +13,7 @@ from forge.domain.errors import StorageUnavailable
 
 TABLES = ("traces", "jobs", "jobevents", "datasets", "models", "routes", "apikeys")
 CONTAINERS = ("datasets", "models", "traces")
+EMULATOR_ACCOUNT = "devstoreaccount1"  # Azurite's well-known account
 
 
 @dataclass
@@ -35,6 +36,11 @@ class StorageAccount:
 
             credential = DefaultAzureCredential()
         return cls(TableServiceClient(table_url, credential=credential), BlobServiceClient(blob_url, credential=credential))
+
+    @property
+    def emulated(self) -> bool:
+        """Azurite (or another emulator): one account name, one single-threaded process behind it."""
+        return self.tables.account_name == EMULATOR_ACCOUNT
 
     def ensure(self) -> None:
         """Create Forge's tables and containers if they are missing (idempotent)."""

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from forge.domain.errors import ForgeError
+from forge.storage.account import EMULATOR_ACCOUNT
 
 # Azurite's well-known development account; the key is public and documented, and only opens the emulator.
-ACCOUNT = "devstoreaccount1"
+ACCOUNT = EMULATOR_ACCOUNT
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 HOST = "127.0.0.1"
 ENTRY = Path("azurite") / "dist" / "src" / "azurite.js"

@@ -24,8 +24,9 @@ BATCH_ROWS = 100  # Table transactions take at most 100 operations ...
 BATCH_BYTES = 3 * 1024 * 1024  # ... and 4 MiB; stay clear of both
 BUFFER_ROWS = 5000  # rows held across partitions before everything is flushed: bounds import memory
 CONTAINER = "traces"
-FLUSH_WORKERS = 4
-SEND_ATTEMPTS = 5
+FLUSH_WORKERS = 4  # transactions in flight against Azure; Azurite gets one at a time (see `add`)
+SEND_ATTEMPTS = 8
+MAX_BACKOFF_S = 8.0
 
 
 def row_time(moment: datetime) -> str:
@@ -42,13 +43,16 @@ class TraceRepository:
     def __init__(self, account: StorageAccount):
         self.table = RecordTable(account.tables.get_table_client("traces"), Trace, lambda t: trace_keys(t.tenant, t.id))
         self.blobs = account.blobs.get_container_client(CONTAINER)
+        # Azurite is one Node process whose writes slow as a partition grows (it scans the partition for each
+        # row): concurrent transactions only queue there, and a queued one can wait past its socket's timeouts.
+        self.flush_workers = 1 if account.emulated else FLUSH_WORKERS
 
     def add(self, traces: Iterable[Trace]) -> int:
         """Store traces in per-partition transactions; returns how many were written. Memory stays bounded."""
         pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         sizes: dict[str, int] = defaultdict(int)
         buffered = 0
-        with _Flusher(self.table.client) as flusher:
+        with _Flusher(self.table.client, self.flush_workers) as flusher:
             for trace in traces:
                 entity, size = self._entity(trace)
                 pk = entity["PartitionKey"]
@@ -201,7 +205,7 @@ class _Flusher:
                 # another try on a fresh one after the SDK's own retries; anything else is the caller's to see.
                 if attempt == SEND_ATTEMPTS - 1:
                     raise
-                time.sleep(0.5 * 2**attempt)
+                time.sleep(min(MAX_BACKOFF_S, 0.5 * 2**attempt))
         return 0
 
     def __enter__(self) -> "_Flusher":
