@@ -49,7 +49,7 @@ def test_a_line_that_is_not_json_is_named_with_its_number():
     ({"gold_answer": None}, "gold_answer"),
     ({"requirements": ["(unclosed"]}, "does not compile"),
     ({"checks": {"python_tests": "assert (", "regex": []}, "format": "python"}, "syntax error"),
-    ({"checks": {"python_tests": "assert True"}}, "format 'python'"),
+    ({"checks": {"python_tests": "assert solve(2) == 4"}}, "format 'python'"),  # python tests on a non-python task
     ({"checks": {"json_schema": {"type": "no-such-type"}}}, "not a valid JSON Schema"),
     ({"checks": {"shell": "rm -rf /"}}, "checks.shell"),
 ])

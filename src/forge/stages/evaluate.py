@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from forge.bootstrap import Forge
 from forge.domain.errors import AlreadyExists, ConcurrentUpdate, ConfigError, InvalidInput, ModelNotFound, NotFound
@@ -15,19 +15,12 @@ from forge.domain.models import DistillationJob, JobStatus, ModelVersion, new_id
 from forge.providers.inference import InferenceError
 from forge.providers.local_model import local_path
 from forge.services.evaluation import EvaluateResult, Limits, evaluate_model, production_model, resolve_model
-from forge.stages.jobs import enter, record, update_job
+from forge.stages.jobs import JobStageRequest, enter, record, update_job
 
 WRITE_ATTEMPTS = 10
 
 
-class EvaluateRequest(BaseModel):
-    """The orchestrator's `evaluate` payload (extra keys such as `provider` are ignored)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    tenant: str
-    domain: str
-    job_id: str
+class EvaluateRequest(JobStageRequest):
     model_version_id: str | None = None  # a registered version; else one is registered from `result_model`
     result_model: str | None = None  # what training produced: an `ft:` model id, or an adapter folder / file:// URI
     dataset_id: str | None = None  # its valid.jsonl is the held-out split; default: the job's dataset

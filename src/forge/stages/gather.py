@@ -5,20 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from forge.bootstrap import Forge
 from forge.domain.models import JobStatus
 from forge.services.traces import count_golden
-from forge.stages.jobs import enter, record
+from forge.stages.jobs import JobStageRequest, enter, record
 
 
-class GatherRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    tenant: str
-    domain: str
-    job_id: str
+class GatherRequest(JobStageRequest):
+    """The job `gather` counts new golden traces for."""
 
 
 def watermark(forge: Forge, tenant: str, domain: str) -> datetime | None:

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from pydantic import BaseModel, ConfigDict
+
 from forge.bootstrap import Forge
 from forge.domain.errors import ConcurrentUpdate
 from forge.domain.models import DistillationJob, JobEvent, JobStatus
 
 WRITE_ATTEMPTS = 10
+
+
+class JobStageRequest(BaseModel):
+    """What every stage of a job is handed: whose job it is. The orchestrator's payload may carry more keys than a
+    stage reads (such as `provider`); they are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tenant: str
+    domain: str
+    job_id: str
 
 
 def update_job(forge: Forge, tenant: str, job_id: str, change: Callable[[DistillationJob], None]) -> DistillationJob:

@@ -6,21 +6,15 @@ import logging
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict
 
 from forge.bootstrap import Forge
 from forge.domain.models import DistillationJob, JobStatus
-from forge.stages.jobs import record, update_job
+from forge.stages.jobs import JobStageRequest, record, update_job
 
 log = logging.getLogger("forge.stages.notify")
 
 
-class NotifyRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    tenant: str
-    domain: str
-    job_id: str
+class NotifyRequest(JobStageRequest):
     status: JobStatus
     reason: str | None = None
     model_version_id: str | None = None

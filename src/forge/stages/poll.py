@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from forge.bootstrap import Forge
 from forge.domain.models import JobEvent
 from forge.providers.registry import training_provider
 from forge.providers.training import ProviderRejected
-from forge.stages.jobs import record, update_job
+from forge.stages.jobs import JobStageRequest, record, update_job
 
 
-class PollRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    tenant: str
-    domain: str
-    job_id: str
+class PollRequest(JobStageRequest):
     provider: str
     provider_job_id: str | None = None
 

@@ -5,24 +5,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from forge.bootstrap import Forge
 from forge.domain.errors import ConcurrentUpdate
 from forge.domain.models import DistillationJob, JobEvent, ModelStage, utcnow
 from forge.services import models as registry
+from forge.stages.jobs import JobStageRequest
 
 Outcome = Literal["production", "canary", "archived"]
 
 
-class PromoteRequest(BaseModel):
-    """The orchestrator's `promote` payload (extra keys such as `provider` are ignored)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    tenant: str
-    domain: str
-    job_id: str
+class PromoteRequest(JobStageRequest):
     model_version_id: str
     decision: Literal["pass", "fail"]
     reasons: list[str] = Field(default_factory=list)

@@ -5,22 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from forge.bootstrap import Forge
 from forge.domain.models import DistillationJob, JobStatus
 from forge.providers.registry import training_provider
 from forge.providers.training import ProviderRejected, TrainingRequest
 from forge.services.estimates import record_estimate
-from forge.stages.jobs import enter, record
+from forge.stages.jobs import JobStageRequest, enter, record
 
 
-class UploadRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    tenant: str
-    domain: str
-    job_id: str
+class UploadRequest(JobStageRequest):
     provider: str
     dataset_id: str
 
