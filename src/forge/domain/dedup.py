@@ -1,19 +1,24 @@
-"""Deduplication with bounded memory: exact keys and MinHash/LSH band keys kept as sorted uint64 arrays.
+"""Deduplication with bounded memory: exact keys as a sorted uint64 array; near-duplicates by MinHash, with LSH
+bands to find candidates and the signatures to decide.
 
-Memory is 8 bytes per exact key and 8 bytes × bands per near-duplicate signature, for kept examples only (plus
-one transient copy while a batch is merged in): no Python object per example. Signatures use one-permutation
-hashing (one hash per shingle, binned, then densified), so a signature costs one pass over the text's shingles.
+Memory is 8 bytes per exact key, and per near-duplicate kept example 2 bytes × NUM_PERM of fingerprint plus 12 bytes
+× bands of band index (plus transient copies while a batch is merged in): no Python object per example.
+Signatures use one-permutation hashing (one hash per shingle, binned, then densified), so a signature costs one pass
+over the text's shingles.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 SHINGLE_BYTES = 5
-NUM_PERM = 64
+NUM_PERM = 128
+CANDIDATE_RECALL = 0.99  # chance that a pair at the threshold shares an LSH band and so gets compared
+MAX_CANDIDATES = 64  # kept examples compared per band key: bounds the work when many share boilerplate
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads shingle values over 64 bits
 _FILL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -47,20 +52,14 @@ class KeyStore:
 
 
 @functools.lru_cache(maxsize=32)
-def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
-    """(bands, rows) whose S-curve best separates Jaccard similarity around `threshold` (equal FP/FN weight)."""
-
-    def area(f, lo: float, hi: float, steps: int = 200) -> float:
-        width = (hi - lo) / steps
-        return sum(f(lo + (i + 0.5) * width) for i in range(steps)) * width
-
-    best, best_error = (1, num_perm), float("inf")
-    for bands in range(1, num_perm + 1):
-        for rows in range(1, num_perm // bands + 1):
-            false_pos = area(lambda s: 1 - (1 - s**rows) ** bands, 0.0, threshold)
-            false_neg = area(lambda s: (1 - s**rows) ** bands, threshold, 1.0)
-            if false_pos + false_neg < best_error:
-                best, best_error = (bands, rows), false_pos + false_neg
+def lsh_params(threshold: float, num_perm: int = NUM_PERM, recall: float = CANDIDATE_RECALL) -> tuple[int, int]:
+    """(bands, rows) for finding candidates: the most rows per band (fewest dissimilar candidates) that still make
+    a pair exactly at `threshold` share a band with probability `recall`; the signatures then decide."""
+    best = (num_perm, 1)
+    for rows in range(1, num_perm + 1):
+        bands = num_perm // rows
+        if 1 - (1 - threshold**rows) ** bands >= recall:
+            best = (bands, rows)
     return best
 
 
@@ -119,28 +118,104 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys ^ (np.arange(bands, dtype=np.uint64) * np.uint64(0x94D049BB133111EB))
 
 
+def fingerprints(sig: np.ndarray) -> np.ndarray:
+    """The signature kept per example: 16 bits of each bin's minimum (bits 32–47: the top bits name the bin, the low
+    ones see only a shingle's first bytes). Bins agree by chance once in 65,536, so the share of agreeing bins
+    still estimates the Jaccard similarity."""
+    return (sig >> np.uint64(32)).astype(np.uint16)
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard similarity of fingerprint rows, pairwise along the first axis."""
+    return (a == b).mean(axis=-1)
+
+
+@dataclass
+class Checked:
+    """One batch after `NearDuplicates.check`: which texts are duplicates, and what to remember of the rest."""
+
+    duplicate: np.ndarray  # bool, one per text
+    prints: np.ndarray  # uint16, texts × num_perm
+    keys: np.ndarray  # uint64, texts × bands
+
+
 class NearDuplicates:
-    """Near-duplicate detection by LSH: an example whose band key matches any kept example's is a duplicate."""
+    """Near-duplicate detection: LSH bands find the kept examples that may be similar, then their signatures are
+    compared; an example at or above the threshold to any kept one (or an earlier one in its batch) is a duplicate.
+
+    Memory per kept example: num_perm × 2 bytes of fingerprint and bands × 12 bytes of band index (key + row).
+    """
 
     def __init__(self, threshold: float, num_perm: int = NUM_PERM):
+        self.threshold = threshold
         self.bands, self.rows = lsh_params(threshold, num_perm)
         self.num_perm = num_perm
-        self.store = KeyStore()
+        self.prints = np.empty((0, num_perm), dtype=np.uint16)  # rows [0, self.kept) are in use
+        self.kept = 0
+        self.band_keys = np.empty(0, dtype=np.uint64)  # sorted; several kept examples may share a key
+        self.band_rows = np.empty(0, dtype=np.int32)  # the kept example each key belongs to
 
-    def check(self, texts: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        """(is duplicate of an earlier kept text, band keys) for a batch, in order; within the batch too."""
-        keys = band_keys(signatures(texts, self.num_perm), self.bands, self.rows)
-        seen_before = self.store.contains(keys.ravel()).reshape(keys.shape).any(axis=1)
-        duplicate = seen_before.copy()
-        batch_seen: set[int] = set()
-        for i in range(len(texts)):
+    @property
+    def nbytes(self) -> int:
+        return int(self.prints[: self.kept].nbytes + self.band_keys.nbytes + self.band_rows.nbytes)
+
+    def check(self, texts: Sequence[bytes]) -> Checked:
+        """Which texts of a batch, in order, are near-duplicates of a kept example or of an earlier text here."""
+        sig = signatures(texts, self.num_perm)
+        prints, keys = fingerprints(sig), band_keys(sig, self.bands, self.rows)
+        duplicate = self._seen_before(prints, keys)
+        # Within the batch, only texts sharing a band key with another text can be near-duplicates of each other.
+        _, where, counts = np.unique(keys.ravel(), return_inverse=True, return_counts=True)
+        shares = (counts[where] > 1).reshape(keys.shape).any(axis=1) & ~duplicate
+        in_batch: dict[int, list[int]] = {}  # band key → texts of this batch that are not duplicates
+        for i in np.flatnonzero(shares).tolist():
             row = keys[i].tolist()
-            if not duplicate[i] and batch_seen.isdisjoint(row):
-                batch_seen.update(row)
-            else:
+            candidates = {j for key in row for j in in_batch.get(key, ())}
+            if candidates and (similarity(prints[sorted(candidates)], prints[i]) >= self.threshold).any():
                 duplicate[i] = True
-        return duplicate, keys
+                continue
+            for key in row:
+                in_batch.setdefault(key, []).append(i)
+        return Checked(duplicate, prints, keys)
 
-    def keep(self, keys: np.ndarray) -> None:
-        """Remember the band keys of the examples that were kept."""
-        self.store.add(keys.ravel())
+    def _seen_before(self, prints: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        duplicate = np.zeros(len(prints), dtype=bool)
+        if self.kept == 0 or len(prints) == 0:
+            return duplicate
+        flat = keys.ravel()
+        lo = np.searchsorted(self.band_keys, flat, side="left")
+        hit = np.flatnonzero(self.band_keys[np.minimum(lo, self.band_keys.size - 1)] == flat)
+        if hit.size == 0:
+            return duplicate
+        lo = lo[hit]
+        counts = np.minimum(np.searchsorted(self.band_keys, flat[hit], side="right") - lo, MAX_CANDIDATES)
+        # Every (text, kept example) pair that shares a band, each pair once.
+        total = int(counts.sum())
+        starts = np.cumsum(counts) - counts
+        at = np.repeat(lo, counts) + (np.arange(total) - np.repeat(starts, counts))
+        text = np.repeat(hit // self.bands, counts)
+        pairs = np.unique(text.astype(np.int64) << 32 | self.band_rows[at].astype(np.int64))
+        text, kept = pairs >> 32, pairs & 0xFFFFFFFF
+        close = similarity(prints[text], self.prints[kept]) >= self.threshold
+        duplicate[text[close]] = True
+        return duplicate
+
+    def keep(self, checked: Checked, mask: np.ndarray | None = None) -> None:
+        """Remember the texts of a checked batch that were kept (the non-duplicates, or `mask`)."""
+        mask = ~checked.duplicate if mask is None else mask
+        prints, keys = checked.prints[mask], checked.keys[mask]
+        if len(prints) == 0:
+            return
+        if self.kept + len(prints) > len(self.prints):  # grow by doubling: amortised, no copy per batch
+            grown = np.empty((max(2 * len(self.prints), self.kept + len(prints), 1024), self.num_perm), np.uint16)
+            grown[: self.kept] = self.prints[: self.kept]
+            self.prints = grown
+        rows = np.arange(self.kept, self.kept + len(prints), dtype=np.int32)
+        self.prints[self.kept: self.kept + len(prints)] = prints
+        self.kept += len(prints)
+        new_keys, new_rows = keys.ravel(), np.repeat(rows, self.bands)
+        order = np.argsort(new_keys, kind="stable")
+        new_keys, new_rows = new_keys[order], new_rows[order]
+        at = np.searchsorted(self.band_keys, new_keys, side="right")
+        self.band_keys = np.insert(self.band_keys, at, new_keys)
+        self.band_rows = np.insert(self.band_rows, at, new_rows)

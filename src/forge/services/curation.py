@@ -146,12 +146,12 @@ class Curator:
         formatted = [f for f in (self._format(i) for i in batch) if f is not None]
         if self.near is not None and formatted:
             texts = [_dedup_text(example) for _, example, *_ in formatted]
-            duplicate, keys = self.near.check(texts)
-            for (item, *_), dup in zip(formatted, duplicate):
+            checked = self.near.check(texts)
+            for (item, *_), dup in zip(formatted, checked.duplicate):
                 if dup:
                     self._reject(item, "near_duplicate", "close to an earlier example")
-            formatted = [f for f, dup in zip(formatted, duplicate) if not dup]
-            self.near.keep(keys[~duplicate])
+            formatted = [f for f, dup in zip(formatted, checked.duplicate) if not dup]
+            self.near.keep(checked)
         for item, example, tokens, per_role in formatted:
             self._write(item, example, tokens, per_role)
 
