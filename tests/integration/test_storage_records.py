@@ -5,6 +5,7 @@ import pytest
 
 from forge.domain.errors import AlreadyExists, ConcurrentUpdate, DatasetNotFound, JobNotFound
 from forge.domain.models import Dataset, JobEvent, JobStatus, ModelVersion
+from forge.stages.jobs import WRITE_ATTEMPTS, read_modify_write
 from tests.factories import make_job
 
 
@@ -26,6 +27,35 @@ def test_a_lost_update_on_a_job_is_an_error_and_the_first_write_survives(storage
     with pytest.raises(ConcurrentUpdate, match="read it again"):
         storage.jobs.save(bob)
     assert storage.jobs.get(tenant, job.job_id).dataset_size == 10
+
+
+def test_a_stage_update_reapplies_its_change_over_a_concurrent_write_and_keeps_both(storage, tenant):
+    job = storage.jobs.create(make_job(tenant))
+    interrupted = []
+
+    def change(current):
+        if not interrupted:  # another writer saves between this read and its write, once
+            other = storage.jobs.get(tenant, job.job_id)
+            other.dataset_size = 10
+            interrupted.append(storage.jobs.save(other))
+        current.dataset_id = "ds-1"
+
+    read_modify_write(lambda: storage.jobs.get(tenant, job.job_id), change, storage.jobs.save, "Job")
+    stored = storage.jobs.get(tenant, job.job_id)
+    assert (stored.dataset_size, stored.dataset_id) == (10, "ds-1")
+
+
+def test_a_record_that_never_stops_changing_is_an_error_that_says_to_retry(storage, tenant):
+    job = storage.jobs.create(make_job(tenant))
+
+    def change(current):
+        other = storage.jobs.get(tenant, job.job_id)
+        other.dataset_size = (other.dataset_size or 0) + 1
+        storage.jobs.save(other)
+
+    with pytest.raises(ConcurrentUpdate, match=f"kept changing under {WRITE_ATTEMPTS} attempts.*retry"):
+        read_modify_write(lambda: storage.jobs.get(tenant, job.job_id), change, storage.jobs.save, "Job")
+    assert storage.jobs.get(tenant, job.job_id).dataset_size == WRITE_ATTEMPTS  # every other write stands
 
 
 def test_creating_a_job_twice_is_refused(storage, tenant):

@@ -10,14 +10,13 @@ from typing import Any
 from pydantic import Field
 
 from forge.bootstrap import Forge
-from forge.domain.errors import AlreadyExists, ConcurrentUpdate, ConfigError, InvalidInput, ModelNotFound, NotFound
+from forge.domain.errors import AlreadyExists, ConfigError, InvalidInput, ModelNotFound, NotFound
 from forge.domain.models import DistillationJob, JobStatus, ModelVersion, new_id, utcnow
 from forge.providers.inference import InferenceError
 from forge.providers.local_model import local_path
 from forge.services.evaluation import EvaluateResult, Limits, evaluate_model, production_model, resolve_model
-from forge.stages.jobs import JobStageRequest, enter, record, update_job
+from forge.stages.jobs import JobStageRequest, enter, read_modify_write, record, update_job
 
-WRITE_ATTEMPTS = 10
 
 
 class EvaluateRequest(JobStageRequest):
@@ -144,12 +143,9 @@ def _note_on_model(forge: Forge, model: ModelVersion, result: EvaluateResult) ->
             "teacherSimilarity": metrics.teacher_similarity if metrics else None,
             "winRate": metrics.win_rate if metrics else None, "baseline": result.baseline,
             "at": utcnow().isoformat()}
-    for _ in range(WRITE_ATTEMPTS):
-        current = forge.storage.models.get(model.tenant, model.domain, model.version_id)
+
+    def change(current: ModelVersion) -> None:
         current.metrics["evaluation"] = note
-        try:
-            forge.storage.models.save(current)
-            return
-        except ConcurrentUpdate:
-            continue
-    raise ConcurrentUpdate(f"Model {model.version_id} kept changing while its evaluation was recorded; retry.")
+
+    read_modify_write(lambda: forge.storage.models.get(model.tenant, model.domain, model.version_id), change,
+                      forge.storage.models.save, f"Model {model.version_id}")

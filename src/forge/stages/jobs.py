@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -11,6 +11,7 @@ from forge.domain.errors import ConcurrentUpdate
 from forge.domain.models import DistillationJob, JobEvent, JobStatus
 
 WRITE_ATTEMPTS = 10
+T = TypeVar("T")
 
 
 class JobStageRequest(BaseModel):
@@ -24,16 +25,22 @@ class JobStageRequest(BaseModel):
     job_id: str
 
 
-def update_job(forge: Forge, tenant: str, job_id: str, change: Callable[[DistillationJob], None]) -> DistillationJob:
-    """Apply `change` to the freshest copy of the job; on a concurrent write, read again and reapply."""
+def read_modify_write(read: Callable[[], T], change: Callable[[T], None], save: Callable[[T], T], what: str) -> T:
+    """Apply `change` to a fresh read and save it under its ETag; on a concurrent write, read again and reapply."""
     for _ in range(WRITE_ATTEMPTS):
-        job = forge.storage.jobs.get(tenant, job_id)
-        change(job)
+        current = read()
+        change(current)
         try:
-            return forge.storage.jobs.save(job)
+            return save(current)
         except ConcurrentUpdate:
             continue
-    raise ConcurrentUpdate(f"Job {job_id} kept changing under {WRITE_ATTEMPTS} attempts to update it; retry.")
+    raise ConcurrentUpdate(f"{what} kept changing under {WRITE_ATTEMPTS} attempts to update it; retry.")
+
+
+def update_job(forge: Forge, tenant: str, job_id: str, change: Callable[[DistillationJob], None]) -> DistillationJob:
+    """Apply `change` to the freshest copy of the job; on a concurrent write, read again and reapply."""
+    return read_modify_write(lambda: forge.storage.jobs.get(tenant, job_id), change, forge.storage.jobs.save,
+                             f"Job {job_id}")
 
 
 def enter(forge: Forge, tenant: str, job_id: str, status: JobStatus, **config: Any) -> DistillationJob:
