@@ -58,9 +58,7 @@ def list_(
 ) -> None:
     """List traces, oldest first."""
     f = forge()
-    page = service.list_traces(
-        f.storage, tenant or f.settings.tenant, domain=domain, limit=limit, continuation=continuation
-    )
+    page = f.storage.traces.list(tenant or f.settings.tenant, domain=domain, limit=limit, continuation=continuation)
     for trace in page.items:
         if as_json:
             out.print(json.dumps(trace.public(), ensure_ascii=False), markup=False)

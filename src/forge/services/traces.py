@@ -11,7 +11,6 @@ from forge.domain.errors import DomainNotFound, InvalidInput
 from forge.domain.models import Trace, is_golden, utcnow
 from forge.domain.traces import InvalidTrace, parse_line, parse_record
 from forge.storage import Storage
-from forge.storage.tables import Page
 
 MAX_BATCH = 1000
 
@@ -87,19 +86,6 @@ def ingest(
             rejects.append(Reject(index, bad.reason, bad.detail))
     storage.traces.add(traces)
     return [t.id for t in traces], rejects
-
-
-def list_traces(
-    storage: Storage,
-    tenant: str,
-    *,
-    domain: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 100,
-    continuation: str | None = None,
-) -> Page[Trace]:
-    return storage.traces.list(tenant, domain=domain, since=since, until=until, limit=limit, continuation=continuation)
 
 
 def judge(storage: Storage, tenant: str, trace_id: str, *, feedback: str | None = None, score: float | None = None) -> Trace:

@@ -47,9 +47,8 @@ def list_traces(
     limit: int = Query(100, ge=1, le=1000),
     continuation: str | None = None,
 ) -> dict[str, Any]:
-    page = service.list_traces(
-        forge.storage, key.tenant, domain=domain, since=since, until=until, limit=limit, continuation=continuation
-    )
+    page = forge.storage.traces.list(key.tenant, domain=domain, since=since, until=until, limit=limit,
+                                     continuation=continuation)
     return {"items": [t.public() for t in page.items], "continuation": page.continuation}
 
 
