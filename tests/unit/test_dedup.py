@@ -83,3 +83,19 @@ def test_signatures_of_equal_texts_are_equal_and_short_texts_get_full_signatures
     sig = dedup.signatures([b"same text here", b"same text here", b"x"])
     assert (sig[0] == sig[1]).all()
     assert (sig != np.uint64(2**64 - 1)).all()
+
+
+def test_the_band_index_finds_every_row_stored_under_a_key_across_merged_runs():
+    rng = np.random.default_rng(4)
+    index, stored = dedup.BandIndex(), {}
+    for batch in range(40):
+        keys = rng.integers(0, 300, size=int(rng.integers(1, 60))).astype(np.uint64)
+        rows = np.arange(batch * 100, batch * 100 + keys.size, dtype=np.int32)
+        index.add(keys, rows)
+        for key, row in zip(keys.tolist(), rows.tolist()):
+            stored.setdefault(key, []).append(row)
+    assert len(index.runs) < 8  # merged as it grew, not one run per batch
+    queries = np.array([7, 299, 1000, 7], dtype=np.uint64)
+    query, rows = index.lookup(queries, limit=10_000)
+    for i, key in enumerate(queries.tolist()):
+        assert sorted(rows[query == i].tolist()) == sorted(stored.get(key, []))

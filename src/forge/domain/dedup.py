@@ -139,6 +139,48 @@ class Checked:
     keys: np.ndarray  # uint64, texts × bands
 
 
+class BandIndex:
+    """Band key → kept example rows (several rows may share a key), as sorted runs of geometrically growing size.
+
+    A batch becomes a run and is merged only into runs of similar size, so each entry is copied O(log n) times in
+    all rather than once per batch, and a lookup searches O(log n) runs with its queries sorted.
+    """
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted uint64 keys, int32 rows), largest first
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(keys.nbytes + rows.nbytes) for keys, rows in self.runs)
+
+    def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.runs.append((keys[order], rows[order]))
+        while len(self.runs) > 1 and 2 * self.runs[-1][0].size >= self.runs[-2][0].size:
+            newer_keys, newer_rows = self.runs.pop()
+            older_keys, older_rows = self.runs.pop()
+            at = np.searchsorted(older_keys, newer_keys, side="right")
+            self.runs.append((np.insert(older_keys, at, newer_keys), np.insert(older_rows, at, newer_rows)))
+
+    def lookup(self, queries: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """(query index, row) for every stored entry whose key equals a query, at most `limit` per key and run."""
+        order = np.argsort(queries)
+        ordered = queries[order]
+        found_queries, found_rows = [np.empty(0, np.int64)], [np.empty(0, np.int32)]
+        for keys, rows in self.runs:
+            lo = np.searchsorted(keys, ordered, side="left")
+            hit = np.flatnonzero(keys[np.minimum(lo, keys.size - 1)] == ordered)
+            if hit.size == 0:
+                continue
+            lo = lo[hit]
+            counts = np.minimum(np.searchsorted(keys, ordered[hit], side="right") - lo, limit)
+            starts = np.cumsum(counts) - counts
+            at = np.repeat(lo, counts) + (np.arange(int(counts.sum())) - np.repeat(starts, counts))
+            found_queries.append(np.repeat(order[hit], counts))
+            found_rows.append(rows[at])
+        return np.concatenate(found_queries), np.concatenate(found_rows)
+
+
 class NearDuplicates:
     """Near-duplicate detection: LSH bands find the kept examples that may be similar, then their signatures are
     compared; an example at or above the threshold to any kept one (or an earlier one in its batch) is a duplicate.
@@ -146,18 +188,19 @@ class NearDuplicates:
     Memory per kept example: num_perm × 2 bytes of fingerprint and bands × 12 bytes of band index (key + row).
     """
 
+    BLOCK = 1 << 16  # fingerprints are stored in blocks of this many rows: growing never copies what is stored
+
     def __init__(self, threshold: float, num_perm: int = NUM_PERM):
         self.threshold = threshold
         self.bands, self.rows = lsh_params(threshold, num_perm)
         self.num_perm = num_perm
-        self.prints = np.empty((0, num_perm), dtype=np.uint16)  # rows [0, self.kept) are in use
+        self.blocks: list[np.ndarray] = []  # uint16 fingerprints, BLOCK rows each; the last one fills up
         self.kept = 0
-        self.band_keys = np.empty(0, dtype=np.uint64)  # sorted; several kept examples may share a key
-        self.band_rows = np.empty(0, dtype=np.int32)  # the kept example each key belongs to
+        self.index = BandIndex()
 
     @property
     def nbytes(self) -> int:
-        return int(self.prints[: self.kept].nbytes + self.band_keys.nbytes + self.band_rows.nbytes)
+        return self.kept * self.num_perm * 2 + self.index.nbytes
 
     def check(self, texts: Sequence[bytes]) -> Checked:
         """Which texts of a batch, in order, are near-duplicates of a kept example or of an earlier text here."""
@@ -182,40 +225,35 @@ class NearDuplicates:
         duplicate = np.zeros(len(prints), dtype=bool)
         if self.kept == 0 or len(prints) == 0:
             return duplicate
-        flat = keys.ravel()
-        lo = np.searchsorted(self.band_keys, flat, side="left")
-        hit = np.flatnonzero(self.band_keys[np.minimum(lo, self.band_keys.size - 1)] == flat)
-        if hit.size == 0:
-            return duplicate
-        lo = lo[hit]
-        counts = np.minimum(np.searchsorted(self.band_keys, flat[hit], side="right") - lo, MAX_CANDIDATES)
+        query, kept = self.index.lookup(keys.ravel(), MAX_CANDIDATES)
         # Every (text, kept example) pair that shares a band, each pair once.
-        total = int(counts.sum())
-        starts = np.cumsum(counts) - counts
-        at = np.repeat(lo, counts) + (np.arange(total) - np.repeat(starts, counts))
-        text = np.repeat(hit // self.bands, counts)
-        pairs = np.unique(text.astype(np.int64) << 32 | self.band_rows[at].astype(np.int64))
+        pairs = np.unique((query // self.bands) << 32 | kept.astype(np.int64))
         text, kept = pairs >> 32, pairs & 0xFFFFFFFF
-        close = similarity(prints[text], self.prints[kept]) >= self.threshold
+        close = similarity(prints[text], self._prints(kept)) >= self.threshold
         duplicate[text[close]] = True
         return duplicate
+
+    def _prints(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((rows.size, self.num_perm), dtype=np.uint16)
+        block = rows // self.BLOCK
+        for b in np.unique(block).tolist():
+            at = block == b
+            out[at] = self.blocks[b][rows[at] % self.BLOCK]
+        return out
 
     def keep(self, checked: Checked, mask: np.ndarray | None = None) -> None:
         """Remember the texts of a checked batch that were kept (the non-duplicates, or `mask`)."""
         mask = ~checked.duplicate if mask is None else mask
         prints, keys = checked.prints[mask], checked.keys[mask]
-        if len(prints) == 0:
-            return
-        if self.kept + len(prints) > len(self.prints):  # grow by doubling: amortised, no copy per batch
-            grown = np.empty((max(2 * len(self.prints), self.kept + len(prints), 1024), self.num_perm), np.uint16)
-            grown[: self.kept] = self.prints[: self.kept]
-            self.prints = grown
         rows = np.arange(self.kept, self.kept + len(prints), dtype=np.int32)
-        self.prints[self.kept: self.kept + len(prints)] = prints
-        self.kept += len(prints)
-        new_keys, new_rows = keys.ravel(), np.repeat(rows, self.bands)
-        order = np.argsort(new_keys, kind="stable")
-        new_keys, new_rows = new_keys[order], new_rows[order]
-        at = np.searchsorted(self.band_keys, new_keys, side="right")
-        self.band_keys = np.insert(self.band_keys, at, new_keys)
-        self.band_rows = np.insert(self.band_rows, at, new_rows)
+        done = 0
+        while done < len(prints):
+            if self.kept % self.BLOCK == 0:
+                self.blocks.append(np.empty((self.BLOCK, self.num_perm), dtype=np.uint16))
+            at = self.kept % self.BLOCK
+            take = min(len(prints) - done, self.BLOCK - at)
+            self.blocks[-1][at: at + take] = prints[done: done + take]
+            self.kept += take
+            done += take
+        if len(rows):
+            self.index.add(keys.ravel(), np.repeat(rows, self.bands))
