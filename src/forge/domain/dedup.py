@@ -143,17 +143,27 @@ class BandIndex:
     """Band key → kept example rows (several rows may share a key), as sorted runs of geometrically growing size.
 
     A batch becomes a run and is merged only into runs of similar size, so each entry is copied O(log n) times in
-    all rather than once per batch, and a lookup searches O(log n) runs with its queries sorted.
+    all rather than once per batch, and a lookup searches O(log n) runs with its queries sorted. A fixed bitmap of
+    the keys' top bits (16 MiB) answers most lookups of absent keys without searching.
     """
+
+    BITS = 27
 
     def __init__(self) -> None:
         self.runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted uint64 keys, int32 rows), largest first
+        self.present = np.zeros(1 << (self.BITS - 3), dtype=np.uint8)
 
     @property
     def nbytes(self) -> int:
-        return sum(int(keys.nbytes + rows.nbytes) for keys, rows in self.runs)
+        return self.present.nbytes + sum(int(keys.nbytes + rows.nbytes) for keys, rows in self.runs)
+
+    def _slots(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        top = keys >> np.uint64(64 - self.BITS)
+        return (top >> np.uint64(3)).astype(np.int64), (np.uint8(1) << (top & np.uint64(7)).astype(np.uint8))
 
     def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        byte, bit = self._slots(keys)
+        np.bitwise_or.at(self.present, byte, bit)
         order = np.argsort(keys, kind="stable")
         self.runs.append((keys[order], rows[order]))
         while len(self.runs) > 1 and 2 * self.runs[-1][0].size >= self.runs[-2][0].size:
@@ -164,7 +174,9 @@ class BandIndex:
 
     def lookup(self, queries: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
         """(query index, row) for every stored entry whose key equals a query, at most `limit` per key and run."""
-        order = np.argsort(queries)
+        byte, bit = self._slots(queries)
+        order = np.flatnonzero(self.present[byte] & bit)  # the queries whose key may be stored
+        order = order[np.argsort(queries[order])]
         ordered = queries[order]
         found_queries, found_rows = [np.empty(0, np.int64)], [np.empty(0, np.int32)]
         for keys, rows in self.runs:
