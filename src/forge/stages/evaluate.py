@@ -18,7 +18,6 @@ from forge.services.evaluation import EvaluateResult, Limits, evaluate_model, pr
 from forge.stages.jobs import JobStageRequest, enter, read_modify_write, record, update_job
 
 
-
 class EvaluateRequest(JobStageRequest):
     model_version_id: str | None = None  # a registered version; else one is registered from `result_model`
     result_model: str | None = None  # what training produced: an `ft:` model id, or an adapter folder / file:// URI
