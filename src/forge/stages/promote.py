@@ -11,7 +11,7 @@ from forge.bootstrap import Forge
 from forge.domain.errors import ConcurrentUpdate
 from forge.domain.models import DistillationJob, JobEvent, ModelStage, utcnow
 from forge.services import models as registry
-from forge.stages.jobs import JobStageRequest
+from forge.stages.jobs import JobStageRequest, update_job
 
 Outcome = Literal["production", "canary", "archived"]
 
@@ -78,16 +78,11 @@ def _note_on_model(forge: Forge, request: PromoteRequest, result: PromoteResult)
 
 
 def _record_on_job(forge: Forge, job: DistillationJob, result: PromoteResult) -> None:
-    for attempt in range(3):
-        job.promotion = result.model_dump(mode="json")
-        job.resulting_model_id = job.resulting_model_id or result.model_version_id
-        try:
-            forge.storage.jobs.save(job)
-            break
-        except ConcurrentUpdate:
-            if attempt == 2:
-                raise
-            job = forge.storage.jobs.get(job.tenant, job.job_id)
+    def change(current: DistillationJob) -> None:
+        current.promotion = result.model_dump(mode="json")
+        current.resulting_model_id = current.resulting_model_id or result.model_version_id
+
+    update_job(forge, job.tenant, job.job_id, change)
     where = {"production": "now serves in production", "archived": "was archived",
              "canary": f"is the canary at {result.canary_percent or 0:g}%"}[result.outcome]
     forge.storage.events.append(job.job_id, JobEvent(
