@@ -8,6 +8,10 @@ runs, each in a child process pinned to one core (so its peak RSS and CPU are it
                  memory growth per trace;
   * datasets   — `load_dataset("text")` → map(parse) → filter(golden + rules) → filter(exact dedup) →
                  map(format) → to_json: the same filter, exact dedup and formatting.
+  * tokens     — not a pipeline but a floor: only the token counting Forge cannot skip (tiktoken over every
+                 message it wrote, read back from its train/valid files; the CPU of the counting alone). Its
+                 rate over the N input traces, against the peer's, bounds what ratio any Forge on one core
+                 that counts every message with tiktoken could reach.
 Prints traces/s and MB/s per CPU second (a fair clock when others share the machine), wall time, peak RSS and the
 ratios.
 
@@ -140,16 +144,34 @@ def run_datasets(path: str, out: str) -> dict:
     return {"kept": len(ds)}
 
 
+def run_tokens(written: str, out: str) -> dict:
+    """CPU seconds tiktoken spends on the non-system messages in Forge's output (the system prompt, shared by
+    every example, Forge counts once)."""
+    from forge import tokens
+
+    count = tokens.counter_for_model(MODEL, home=Path(out) / "home")
+    texts = []
+    for name in ("train", "valid"):
+        with open(Path(written) / f"{name}.jsonl", "rb") as lines:
+            texts += [m["content"] for line in lines for m in json.loads(line)["messages"] if m["role"] != "system"]
+    started = time.process_time()
+    total = sum(count(text) for text in texts)
+    return {"kept": len(texts), "tokens": total, "count_cpu_s": time.process_time() - started}
+
+
 def child(mode: str, path: str, out: str) -> None:
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     started = time.perf_counter()
-    result = run_datasets(path, out) if mode == "datasets" else run_forge(path, out, near_dup=mode == "forge")
+    if mode == "tokens":
+        result = run_tokens(path, out)
+    else:
+        result = run_datasets(path, out) if mode == "datasets" else run_forge(path, out, near_dup=mode == "forge")
     result["seconds"] = time.perf_counter() - started
     print(json.dumps(result))
 
 
-def measure(mode: str, path: Path, scratch: Path) -> dict:
-    out = scratch / f"{mode}-{path.stem}"
+def measure(mode: str, path: Path, scratch: Path, name: str = "") -> dict:
+    out = scratch / (name or f"{mode}-{path.stem}")
     out.mkdir()
     return run_child([__file__, "--child", mode, str(path), str(out)],
                      env={"OMP_NUM_THREADS": "1", "RAYON_NUM_THREADS": "1"})
@@ -180,6 +202,11 @@ def main() -> None:
             print(f"  throughput forge / datasets: {peer['cpu_s'] / forge['cpu_s']:.2f}x "
                   f"(near-dup off: {peer['cpu_s'] / nond['cpu_s']:.2f}x); "
                   f"peak RSS forge / datasets: {forge['peak_mib'] / peer['peak_mib']:.2f}x")
+            floor = measure("tokens", scratch / f"forge-{path.stem}", scratch, name=f"tokens-{path.stem}")
+            print(f"  floor: tiktoken over the {floor['kept']:,} messages Forge wrote alone takes "
+                  f"{floor['count_cpu_s'] * 1e6 / n:.1f} µs per input trace ({n / floor['count_cpu_s']:,.0f} traces/s): "
+                  f"no Forge on one core that counts them reaches more than "
+                  f"{peer['cpu_s'] / floor['count_cpu_s']:.2f}x datasets")
             for entry in scratch.glob("traces-*"):
                 entry.unlink()
         if len(sizes) > 1:
