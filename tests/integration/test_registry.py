@@ -137,3 +137,33 @@ def test_the_models_commands_promote_roll_back_and_archive(forge_cli, tenant, st
     assert code == 2 and "candidate' or 'production" in err
     assert {m.version_id: m.stage for m in storage.models.list(tenant).items} == {
         a: ModelStage.PRODUCTION, b: ModelStage.ARCHIVED}
+
+
+def test_the_promotion_note_on_the_model_is_reapplied_over_a_concurrent_write_and_both_stand(forge, tenant):
+    job = forge.storage.jobs.create(make_job(tenant))
+    model = forge.storage.models.create(make_model_version(tenant, job_id=job.job_id))
+    models, interrupted = forge.storage.models, []
+
+    class Interrupting:
+        """The store, with another writer saving the model just before the promotion note is first saved."""
+
+        def __getattr__(self, name):
+            return getattr(models, name)
+
+        def save(self, version):
+            if "promotion" in version.metrics and not interrupted:
+                other = models.get(tenant, "coding", version.version_id)
+                other.metrics["reviewer"] = "ana"
+                interrupted.append(models.save(other))
+            return models.save(version)
+
+    forge.storage.models = Interrupting()
+    try:
+        promote(forge, PromoteRequest(tenant=tenant, domain="coding", job_id=job.job_id, provider="local",
+                                      model_version_id=model.version_id, decision="fail", reasons=["score 50 < 80"]))
+    finally:
+        forge.storage.models = models
+    stored = models.get(tenant, "coding", model.version_id)
+    assert interrupted and stored.metrics["reviewer"] == "ana"
+    assert stored.metrics["promotion"]["outcome"] == "archived"
+    assert stored.metrics["promotion"]["reasons"] == ["score 50 < 80"]

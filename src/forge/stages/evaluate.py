@@ -15,7 +15,7 @@ from forge.domain.models import DistillationJob, JobStatus, ModelVersion, new_id
 from forge.providers.inference import InferenceError
 from forge.providers.local_model import local_path
 from forge.services.evaluation import EvaluateResult, Limits, evaluate_model, production_model, resolve_model
-from forge.stages.jobs import JobStageRequest, enter, read_modify_write, record, update_job
+from forge.stages.jobs import JobStageRequest, enter, record, update_job, update_model
 
 
 class EvaluateRequest(JobStageRequest):
@@ -146,5 +146,4 @@ def _note_on_model(forge: Forge, model: ModelVersion, result: EvaluateResult) ->
     def change(current: ModelVersion) -> None:
         current.metrics["evaluation"] = note
 
-    read_modify_write(lambda: forge.storage.models.get(model.tenant, model.domain, model.version_id), change,
-                      forge.storage.models.save, f"Model {model.version_id}")
+    update_model(forge, model.tenant, model.domain, model.version_id, change)

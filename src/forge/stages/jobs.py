@@ -1,4 +1,5 @@
-"""What every stage does to the job record: read-modify-write under its ETag, and events on the job."""
+"""What every stage does to the records it shares (jobs, model versions): read-modify-write under their ETags, and
+events on the job."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from forge.bootstrap import Forge
 from forge.domain.errors import ConcurrentUpdate
-from forge.domain.models import DistillationJob, JobEvent, JobStatus
+from forge.domain.models import DistillationJob, JobEvent, JobStatus, ModelVersion
 
 WRITE_ATTEMPTS = 10
 T = TypeVar("T")
@@ -41,6 +42,13 @@ def update_job(forge: Forge, tenant: str, job_id: str, change: Callable[[Distill
     """Apply `change` to the freshest copy of the job; on a concurrent write, read again and reapply."""
     return read_modify_write(lambda: forge.storage.jobs.get(tenant, job_id), change, forge.storage.jobs.save,
                              f"Job {job_id}")
+
+
+def update_model(forge: Forge, tenant: str, domain: str, version_id: str,
+                 change: Callable[[ModelVersion], None]) -> ModelVersion:
+    """Apply `change` to the freshest copy of a model version; on a concurrent write, read again and reapply."""
+    return read_modify_write(lambda: forge.storage.models.get(tenant, domain, version_id), change,
+                             forge.storage.models.save, f"Model {version_id}")
 
 
 def enter(forge: Forge, tenant: str, job_id: str, status: JobStatus, **config: Any) -> DistillationJob:

@@ -8,10 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from forge.bootstrap import Forge
-from forge.domain.errors import ConcurrentUpdate
-from forge.domain.models import DistillationJob, JobEvent, ModelStage, utcnow
+from forge.domain.models import DistillationJob, JobEvent, ModelStage, ModelVersion, utcnow
 from forge.services import models as registry
-from forge.stages.jobs import JobStageRequest, update_job
+from forge.stages.jobs import JobStageRequest, update_job, update_model
 
 Outcome = Literal["production", "canary", "archived"]
 
@@ -65,16 +64,14 @@ def promote(forge: Forge, request: PromoteRequest) -> PromoteResult:
 
 
 def _note_on_model(forge: Forge, request: PromoteRequest, result: PromoteResult) -> None:
-    for _ in range(3):
-        model = forge.storage.models.get(request.tenant, request.domain, request.model_version_id)
-        model.metrics["promotion"] = {"jobId": request.job_id, "decision": request.decision,
-                                      "reasons": request.reasons, "outcome": result.outcome,
-                                      "at": utcnow().isoformat()}
-        try:
-            forge.storage.models.save(model)
-            return
-        except ConcurrentUpdate:
-            continue
+    """The decision and its outcome on the model version, under its ETag (as evaluate notes its own)."""
+    note = {"jobId": request.job_id, "decision": request.decision, "reasons": request.reasons,
+            "outcome": result.outcome, "at": utcnow().isoformat()}
+
+    def change(current: ModelVersion) -> None:
+        current.metrics["promotion"] = note
+
+    update_model(forge, request.tenant, request.domain, request.model_version_id, change)
 
 
 def _record_on_job(forge: Forge, job: DistillationJob, result: PromoteResult) -> None:
