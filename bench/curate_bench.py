@@ -203,10 +203,10 @@ def main() -> None:
                   f"(near-dup off: {peer['cpu_s'] / nond['cpu_s']:.2f}x); "
                   f"peak RSS forge / datasets: {forge['peak_mib'] / peer['peak_mib']:.2f}x")
             floor = measure("tokens", scratch / f"forge-{path.stem}", scratch, name=f"tokens-{path.stem}")
+            counting = floor["count_cpu_s"]
             print(f"  floor: tiktoken over the {floor['kept']:,} messages Forge wrote alone takes "
-                  f"{floor['count_cpu_s'] * 1e6 / n:.1f} µs per input trace ({n / floor['count_cpu_s']:,.0f} traces/s): "
-                  f"no Forge on one core that counts them reaches more than "
-                  f"{peer['cpu_s'] / floor['count_cpu_s']:.2f}x datasets")
+                  f"{counting * 1e6 / n:.1f} µs per input trace ({n / counting:,.0f} traces/s): no Forge on one "
+                  f"core that counts them reaches more than {peer['cpu_s'] / counting:.2f}x datasets")
             for entry in scratch.glob("traces-*"):
                 entry.unlink()
         if len(sizes) > 1:
