@@ -253,10 +253,9 @@ class NearDuplicates:
             out[at] = self.blocks[b][rows[at] % self.BLOCK]
         return out
 
-    def keep(self, checked: Checked, mask: np.ndarray | None = None) -> None:
-        """Remember the texts of a checked batch that were kept (the non-duplicates, or `mask`)."""
-        mask = ~checked.duplicate if mask is None else mask
-        prints, keys = checked.prints[mask], checked.keys[mask]
+    def keep(self, checked: Checked) -> None:
+        """Remember the texts of a checked batch that were kept: the non-duplicates."""
+        prints, keys = checked.prints[~checked.duplicate], checked.keys[~checked.duplicate]
         rows = np.arange(self.kept, self.kept + len(prints), dtype=np.int32)
         done = 0
         while done < len(prints):
