@@ -6,7 +6,7 @@ import pytest
 from forge.api.app import create_app
 from forge.api.server import serving
 from forge.bootstrap import bootstrap
-from forge.domain.models import JobEvent
+from forge.domain.models import JobEvent, new_id
 from tests.factories import chat_record, make_job
 
 
@@ -116,7 +116,7 @@ def test_jobs_and_their_events_read_back_in_order(api, forge, tenant, key):
     assert [(j["jobId"], j["datasetSize"], j["status"]) for j in listed] == [(job.job_id, 12, "COLLECTING")]
     events = api.get(f"/api/v1/forge/jobs/{job.job_id}/events", params={"after": 2}, headers=auth(key)).json()
     assert [e["seq"] for e in events["items"]] == [3, 4, 5]
-    assert api.get("/api/v1/forge/jobs/01NOSUCHJOB", headers=auth(key)).status_code == 404
+    assert api.get(f"/api/v1/forge/jobs/{new_id()}", headers=auth(key)).status_code == 404
 
 
 def test_a_read_only_key_cannot_write(api, forge, tenant):

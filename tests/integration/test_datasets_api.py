@@ -10,6 +10,7 @@ import pytest
 from forge.api.app import create_app
 from forge.api.server import serving
 from forge.bootstrap import bootstrap
+from forge.domain.models import new_id
 from tests.factories import varied_lines, varied_record
 
 
@@ -78,7 +79,7 @@ def test_too_small_or_unlabelled_uploads_are_422_problems_that_say_what_to_do(ap
 def test_import_from_traces_runs_the_curate_stage_once_per_job(api, auth):
     ingest = api.post("/api/v1/traces", json={"traces": [varied_record(i) for i in range(12)]}, headers=auth)
     assert ingest.status_code == 201
-    body = {"domain": "coding", "validShare": 0, "jobId": "j-1"}
+    body = {"domain": "coding", "validShare": 0, "jobId": new_id()}
     first = api.post("/api/v1/datasets/import-from-traces", json=body, headers=auth)
     assert first.status_code == 201 and first.json()["train"] == 12
     again = api.post("/api/v1/datasets/import-from-traces", json=body, headers=auth).json()

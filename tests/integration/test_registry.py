@@ -11,7 +11,7 @@ import pytest
 from forge.api.app import create_app
 from forge.api.server import serving
 from forge.bootstrap import bootstrap
-from forge.domain.models import Dataset, ModelStage
+from forge.domain.models import Dataset, ModelStage, new_id
 from forge.stages.promote import PromoteRequest, promote
 from tests.factories import make_job, make_model_version, make_trace
 
@@ -90,7 +90,7 @@ def test_promote_makes_a_canary_at_the_domains_share_then_production_and_refuses
     assert (promoted["route"]["productionModel"], promoted["route"]["previousProductionModel"]) == (new, old)
     assert stages(forge, tenant) == {old: "archived", new: "production"}
     assert api.post(f"/api/v1/models/{old}/archive").json()["route"]["previousProductionModel"] is None
-    assert api.post("/api/v1/models/01NOSUCHMODEL/promote").status_code == 404
+    assert api.post(f"/api/v1/models/{new_id()}/promote").status_code == 404
 
 
 def test_the_promote_stage_sends_the_first_student_to_production_later_ones_to_canary_and_failures_to_archive(

@@ -2,9 +2,10 @@
 
 import re
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+NAME_PATTERN = r"[a-z0-9][a-z0-9-]{0,39}"  # unanchored, so id formats can be built from it (domain/ids.py)
+_NAME = re.compile(NAME_PATTERN)
 NAME_RULE = "1-40 characters: lower-case letters, digits and '-', starting with a letter or digit"
 
 
 def valid_name(value: str) -> bool:
-    return bool(_NAME.match(value))
+    return bool(_NAME.fullmatch(value))

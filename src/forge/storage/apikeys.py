@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 
+from forge.domain import ids
 from forge.domain.errors import InvalidInput, NotFound
 from forge.domain.models import ApiKey
 from forge.domain.names import NAME_RULE, valid_name
@@ -65,8 +66,7 @@ class ApiKeyRepository:
 
     def revoke(self, tenant: str, key_hash_prefix: str) -> ApiKey:
         """Revoke the tenant's key whose hash starts with the given prefix (as `forge keys list` shows it)."""
-        if len(key_hash_prefix) < 8:
-            raise InvalidInput("Give at least the first 8 characters of the key's id (from `forge keys list`).")
+        ids.KEY.check(key_hash_prefix)  # hex only: the prefix becomes a range over RowKeys
         query = f"PartitionKey eq {quote(tenant)} and RowKey ge {quote(key_hash_prefix)} and RowKey lt {quote(key_hash_prefix + '~')}"
         matches = list(self.table.scan(query))
         if len(matches) != 1:

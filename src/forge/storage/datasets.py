@@ -9,6 +9,7 @@ from typing import IO, Any, Iterable, Iterator
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError
 
+from forge.domain import ids
 from forge.domain.errors import AlreadyExists, ConcurrentUpdate, DatasetNotFound
 from forge.domain.models import Dataset
 from forge.storage.account import StorageAccount
@@ -35,6 +36,11 @@ class JsonlWriter:
             self.lines += 1
             self.sha256.update(chunk)
             yield chunk
+
+
+def folder(tenant: str, dataset_id: str) -> str:
+    """`{tenant}/{dataset}`, or InvalidInput: ids from outside never become blob paths unchecked."""
+    return f"{ids.TENANT.check(tenant)}/{ids.DATASET.check(dataset_id)}"
 
 
 class DatasetRepository:
@@ -86,14 +92,14 @@ class DatasetRepository:
 
     def upload(self, tenant: str, dataset_id: str, filename: str, data: IO[bytes]) -> str:
         """Stream a finished file (`train.jsonl`, `stats.json` …) to the dataset's folder; returns its blob path."""
-        path = f"{tenant}/{dataset_id}/{filename}"
+        path = f"{folder(tenant, dataset_id)}/{filename}"
         self.blobs.upload_blob(path, data, overwrite=True)
         return f"{CONTAINER}/{path}"
 
     def read_bytes(self, tenant: str, dataset_id: str, filename: str) -> bytes:
         """A small dataset file (such as `stats.json`) whole."""
         try:
-            return self.blobs.download_blob(f"{tenant}/{dataset_id}/{filename}").readall()
+            return self.blobs.download_blob(f"{folder(tenant, dataset_id)}/{filename}").readall()
         except ResourceNotFoundError:
             raise DatasetNotFound(f"Dataset '{dataset_id}' has no {filename}.") from None
 
@@ -101,14 +107,14 @@ class DatasetRepository:
         """Stream records to `{tenant}/{dataset}/{name}.jsonl`; returns its blob path, line count and sha256."""
         if name not in FILES:
             raise ValueError(f"dataset file must be one of {FILES}")
-        path = f"{tenant}/{dataset_id}/{name}.jsonl"
+        path = f"{folder(tenant, dataset_id)}/{name}.jsonl"
         writer = JsonlWriter(records)
         self.blobs.upload_blob(path, iter(writer), overwrite=True)
         return {"path": f"{CONTAINER}/{path}", "lines": writer.lines, "sha256": writer.sha256.hexdigest()}
 
     def open_file(self, tenant: str, dataset_id: str, name: str) -> Iterator[bytes]:
         """The raw bytes of one dataset file, chunk by chunk (for uploads to a provider, or a local copy)."""
-        path = f"{tenant}/{dataset_id}/{name}.jsonl"
+        path = f"{folder(tenant, dataset_id)}/{name}.jsonl"
         try:
             return self.blobs.download_blob(path).chunks()
         except ResourceNotFoundError:

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from forge.api.auth import ForgeDep, Reader, Writer
+from forge.api.ids import DatasetId, DomainName, JobId
 from forge.domain.errors import InvalidInput
 from forge.services import datasets as service
 from forge.stages.curate import CurateRequest, curate
@@ -24,13 +25,13 @@ _CONTENT_TYPES = {"application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
 class FromTraces(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
-    domain: str | None = Field(None, description="The domain; the configured one by default.")
+    domain: DomainName | None = Field(None, description="The domain; the configured one by default.")
     since: datetime | None = None
     until: datetime | None = Field(None, description="The cut-off: traces before it.")
     max_examples: int | None = Field(None, ge=10, description="Keep at most this many, newest first.")
     valid_share: float = Field(0.1, ge=0, le=0.5)
     seed: int = 42
-    job_id: str | None = Field(None, description="Build once per job: a repeat returns the same dataset.")
+    job_id: JobId | None = Field(None, description="Build once per job: a repeat returns the same dataset.")
 
 
 @router.post("", status_code=201)
@@ -38,7 +39,7 @@ async def upload_dataset(
     request: Request,
     key: Writer,
     forge: ForgeDep,
-    domain: str | None = None,
+    domain: DomainName | None = None,
     format: str | None = Query(None, description="jsonl, csv or json; taken from Content-Type when absent."),
     valid_share: float = Query(0.1, ge=0, le=0.5),
     seed: int = 42,
@@ -78,19 +79,19 @@ def list_datasets(
 
 
 @router.get("/{dataset_id}")
-def get_dataset(dataset_id: str, key: Reader, forge: ForgeDep) -> dict[str, Any]:
+def get_dataset(dataset_id: DatasetId, key: Reader, forge: ForgeDep) -> dict[str, Any]:
     """The dataset's record, its stats and a preview of its first training examples."""
     return service.show(forge, key.tenant, dataset_id)
 
 
 @router.post("/{dataset_id}/validate")
-def validate_dataset(dataset_id: str, key: Reader, forge: ForgeDep) -> dict[str, Any]:
+def validate_dataset(dataset_id: DatasetId, key: Reader, forge: ForgeDep) -> dict[str, Any]:
     """Check the stored train and valid files again, as OpenAI would."""
     reports = service.validate_stored(forge, key.tenant, dataset_id)
     return {"valid": all(r.valid for r in reports.values()), "files": {k: r.as_dict() for k, r in reports.items()}}
 
 
 @router.delete("/{dataset_id}")
-def delete_dataset(dataset_id: str, key: Writer, forge: ForgeDep) -> dict[str, Any]:
+def delete_dataset(dataset_id: DatasetId, key: Writer, forge: ForgeDep) -> dict[str, Any]:
     """Soft delete: the dataset leaves the lists; its files stay for the models trained on it."""
     return service.delete(forge, key.tenant, dataset_id).public()

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 
 from forge.api.auth import ForgeDep, Reader, Writer
 from forge.api.errors import problem
+from forge.api.ids import DomainName, TraceId
 from forge.services import traces as service
 
 router = APIRouter(prefix="/api/v1/traces", tags=["traces"])
@@ -17,7 +18,8 @@ router = APIRouter(prefix="/api/v1/traces", tags=["traces"])
 class TraceBatch(BaseModel):
     traces: list[Any] = Field(description="Records in the import format: OpenAI chat `{messages: [...]}` "
                                           "or `{prompt, response}`, with optional score, feedback, model, metadata.")
-    domain: str | None = Field(None, description="Domain for records that name none; the configured one by default.")
+    domain: DomainName | None = Field(
+        None, description="Domain for records that name none; the configured one by default.")
 
 
 class FeedbackIn(BaseModel):
@@ -41,7 +43,7 @@ def ingest_traces(batch: TraceBatch, key: Writer, forge: ForgeDep) -> Any:
 def list_traces(
     key: Reader,
     forge: ForgeDep,
-    domain: str | None = None,
+    domain: DomainName | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = Query(100, ge=1, le=1000),
@@ -53,6 +55,6 @@ def list_traces(
 
 
 @router.patch("/{trace_id}/feedback")
-def set_feedback(trace_id: str, body: FeedbackIn, key: Writer, forge: ForgeDep) -> dict[str, Any]:
+def set_feedback(trace_id: TraceId, body: FeedbackIn, key: Writer, forge: ForgeDep) -> dict[str, Any]:
     trace = service.judge(forge.storage, key.tenant, trace_id, feedback=body.feedback, score=body.score)
     return trace.public()
