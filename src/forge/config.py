@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
     api_max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    # The router caches API-key lookups: a revoked key stops working within this, and while storage is unreachable
+    # a cached key is trusted for at most twice this after storage last confirmed it (then 503, fail closed).
+    api_key_ttl_s: float = Field(10.0, gt=0, le=300, description="Seconds an API-key lookup is cached (router).")
     # Inference (evaluation, the judge, the router). An Azure OpenAI endpoint without a key uses Entra ID.
     teacher_base_url: str | None = Field(None, description="OpenAI-compatible endpoint serving the teacher.")
     teacher_api_key: SecretStr | None = Field(None, description="Unset on Azure OpenAI: the app's identity is used.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from forge.api.limits import BodyTooLarge
-from forge.domain.errors import ForgeError
+from forge.domain.errors import ForgeError, TooManyRequests
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("forge.api")
@@ -27,7 +28,10 @@ def problem(status: int, title: str, detail: str, instance: str | None = None, *
 def install(app: FastAPI) -> None:
     @app.exception_handler(ForgeError)
     async def _forge(request: Request, exc: ForgeError) -> JSONResponse:
-        return problem(exc.status, exc.title, str(exc), request.url.path)
+        response = problem(exc.status, exc.title, str(exc), request.url.path)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,9 +1,13 @@
-"""A request-body size limit, enforced on the declared length and on the bytes actually received."""
+"""Request limits: a body size limit (on the declared length and on the bytes received), and a limit on failed
+authentications per client address."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import threading
+import time
+from collections import OrderedDict, deque
+from typing import Any, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -62,3 +66,34 @@ class BodySizeLimit:
                     "headers": [(b"content-type", b"application/problem+json"),
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
+
+
+class FailureLimit:
+    """Refuses a client that failed `max_failures` authentications within `window_s` until the oldest of them ages out.
+
+    In memory and per process: it slows key guessing and spares storage one lookup per guess; it is not a quota.
+    Thread-safe, since FastAPI runs sync dependencies in a thread pool."""
+
+    def __init__(self, max_failures: int = 10, window_s: float = 60.0, *, max_clients: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic):
+        self.max_failures, self.window_s, self.max_clients = max_failures, window_s, max_clients
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()  # client -> its last failure times
+        self._lock = threading.Lock()
+
+    def retry_after(self, client: str) -> float | None:
+        """Seconds until `client` may try again, or None if it is not refused."""
+        with self._lock:
+            failures = self._failures.get(client)
+            if failures is None or len(failures) < self.max_failures:
+                return None
+            wait = failures[0] + self.window_s - self._clock()
+            return wait if wait > 0 else None
+
+    def fail(self, client: str) -> None:
+        with self._lock:
+            failures = self._failures.pop(client, None) or deque(maxlen=self.max_failures)
+            failures.append(self._clock())
+            self._failures[client] = failures  # most recent last, so the oldest is evicted first
+            if len(self._failures) > self.max_clients:  # bounds memory against many addresses
+                self._failures.popitem(last=False)

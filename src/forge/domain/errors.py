@@ -74,3 +74,14 @@ class Forbidden(ForgeError):
 class StorageUnavailable(ForgeError):
     status = 503
     title = "Storage unavailable"
+
+
+class TooManyRequests(ForgeError):
+    """A client refused for a while (e.g. after repeated failed authentications); `retry_after_s` says how long."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str, retry_after_s: float):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -4,6 +4,7 @@ FastAPI app as the API. Errors here use OpenAI's shape, not problem+json, so the
 from __future__ import annotations
 
 import json
+import math
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -11,8 +12,10 @@ from typing import Any, AsyncIterator
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 
-from forge.api.auth import _presented_key
+from forge.api.auth import counting_failures, presented_key
 from forge.bootstrap import Forge
+from forge.domain.errors import TooManyRequests
+from forge.domain.models import ApiKey
 from forge.serving.errors import RouterError, parse_body
 from forge.serving.router import Router
 
@@ -42,7 +45,7 @@ def install(app: FastAPI, forge: Forge, chat_router: Router | None = None) -> Ro
 async def chat_completions(request: Request) -> Response:
     gateway: Router = request.app.state.chat_router
     try:
-        key = await gateway.authenticate(_presented_key(request))
+        key = await _authenticate(request, gateway)
         body = parse_body(await request.body())
         if body.get("stream"):
             stream = await gateway.stream(key.tenant, body, request.headers)
@@ -53,15 +56,31 @@ async def chat_completions(request: Request) -> Response:
                         headers=answer.headers)
     except RouterError as exc:
         return exc.response()
+    except TooManyRequests as exc:
+        return _too_many(exc)
 
 
 @router.get("/models", summary="The model aliases this router serves: forge:{domain}")
 async def list_models(request: Request) -> Response:
     gateway: Router = request.app.state.chat_router
     try:
-        await gateway.authenticate(_presented_key(request), scope="read")
+        await _authenticate(request, gateway, scope="read")
     except RouterError as exc:
         return exc.response()
+    except TooManyRequests as exc:
+        return _too_many(exc)
     created = int(time.time())
     data = [{"id": alias, "object": "model", "created": created, "owned_by": "forge"} for alias in gateway.aliases()]
     return Response(json.dumps({"object": "list", "data": data}), media_type="application/json")
+
+
+async def _authenticate(request: Request, gateway: Router, scope: str = "write") -> ApiKey:
+    """The caller's key; bad keys count against the client's address as on the REST API (api.auth)."""
+    with counting_failures(request):
+        return await gateway.authenticate(presented_key(request), scope=scope)
+
+
+def _too_many(exc: TooManyRequests) -> Response:
+    response = RouterError(429, str(exc), code="rate_limit_exceeded").response()
+    response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    return response

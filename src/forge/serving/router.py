@@ -26,7 +26,6 @@ from forge.serving.transport import PooledTransport
 from forge.storage import Storage
 
 ClientFactory = Callable[[ModelVersion | str], ChatClient]  # a version (student) or a model name (the teacher)
-KEY_TTL_S = 10.0  # a revoked key stops working on the router within this
 TEACHER = "teacher"
 log = logging.getLogger("forge.serving")
 
@@ -62,7 +61,7 @@ class Stream:
 
 class Router:
     def __init__(self, storage: Storage, settings: Settings, domains: Iterable[str],
-                 clients: ClientFactory | None = None):
+                 clients: ClientFactory | None = None, clock: Callable[[], float] = time.monotonic):
         self.storage = storage
         self.settings = settings
         self.domains = frozenset(domains)
@@ -71,7 +70,12 @@ class Router:
         self._transport = PooledTransport(max_idle=settings.router_concurrency)  # shared: one pool per upstream
         self.routes: TtlCache[tuple[str, str], Plan] = TtlCache(
             self._load_plan, settings.router_route_ttl_s, fallback=lambda key: Plan(Route(tenant=key[0], domain=key[1])))
-        self.keys: TtlCache[str, ApiKey | None] = TtlCache(storage.keys.authenticate, KEY_TTL_S)
+        # Keys fail closed: reloaded in the background after half the TTL and before answering after the whole, so a
+        # revoked key stops working within FORGE_API_KEY_TTL_S; while storage is unreachable a cached key is
+        # trusted until twice the TTL after storage last confirmed it, then refused (503) like any other.
+        key_ttl = settings.api_key_ttl_s
+        self.keys: TtlCache[str, ApiKey | None] = TtlCache(storage.keys.authenticate, key_ttl / 2,
+                                                           max_age_s=2 * key_ttl, clock=clock)
         self.recorder = TraceRecorder(storage.traces.add, settings.router_trace_queue)
 
     async def authenticate(self, key: str | None, scope: str = "write") -> ApiKey:

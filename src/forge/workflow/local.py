@@ -10,24 +10,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from concurrent import futures
 from typing import Any, Callable
 
 import grpc
 from durabletask import client as dt_client
 from durabletask import worker as dt_worker
+from durabletask.internal.orchestrator_service_pb2_grpc import add_TaskHubSidecarServiceServicer_to_server
 from durabletask.testing import InMemoryOrchestrationBackend
 
 from forge.workflow import orchestrator
 from forge.workflow.flow import DurableTaskFlow
 
 Activity = Callable[[dict[str, Any]], dict[str, Any]]
+LOOPBACK = "127.0.0.1"
 log = logging.getLogger("forge.workflow")
 
 
 def free_port() -> int:
     # The in-memory backend reports "localhost:0" when given port 0, so a real port is picked here.
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((LOOPBACK, 0))
         return s.getsockname()[1]
 
 
@@ -48,19 +51,48 @@ def sdk_logger() -> logging.Logger:
     return logger
 
 
+class LoopbackBackend:
+    """durabletask's in-memory backend served on 127.0.0.1 only.
+
+    Its own `start()` listens on every interface (`[::]:port`), and the engine has no authentication: anyone who
+    reaches the port could start, signal or read runs. So the backend is only the servicer here, on a server bound
+    to loopback; its `stop()` still runs, to wake the work-item streams it holds open.
+    """
+
+    def __init__(self, port: int):
+        self.port = port
+        self.service = InMemoryOrchestrationBackend(port=port)
+        self.server: grpc.Server | None = None
+
+    def start(self) -> str:
+        # No SO_REUSEPORT (gRPC's default on Linux): another process must not be able to bind the same port.
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=10), options=[("grpc.so_reuseport", 0)])
+        add_TaskHubSidecarServiceServicer_to_server(self.service, server)
+        server.add_insecure_port(f"{LOOPBACK}:{self.port}")  # raises RuntimeError if the port is taken
+        server.start()
+        self.server = server
+        return f"{LOOPBACK}:{self.port}"
+
+    def stop(self) -> None:
+        self.service.stop()
+        if self.server is not None:
+            self.server.stop(None).wait()
+            self.server = None
+
+
 class LocalEngine:
     """Backend + worker + client in this process; `with LocalEngine(activities) as engine:` stops them all."""
 
     def __init__(self, activities: dict[str, Activity], port: int | None = None):
         self.activities = activities
         self.port = port or free_port()
-        self.address = f"localhost:{self.port}"
-        self.backend: InMemoryOrchestrationBackend | None = None
+        self.address = f"{LOOPBACK}:{self.port}"
+        self.backend: LoopbackBackend | None = None
         self.worker: dt_worker.TaskHubGrpcWorker | None = None
         self.client: dt_client.TaskHubGrpcClient | None = None
 
     def start(self) -> "LocalEngine":
-        self.backend = InMemoryOrchestrationBackend(port=self.port)
+        self.backend = LoopbackBackend(self.port)
         self.backend.start()
         self.worker = dt_worker.TaskHubGrpcWorker(host_address=self.address, logger=sdk_logger())
         self.worker.add_orchestrator(_orchestrate)

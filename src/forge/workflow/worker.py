@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import tempfile
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -40,6 +41,22 @@ def running_worker(home: Path) -> str | None:
     return state["address"]
 
 
+def announce(path: Path, state: dict[str, object]) -> None:
+    """Write worker.json readable by its owner only: the engine it names runs anything it is sent, unauthenticated.
+
+    mkstemp creates the file 0600 (there is no moment it is readable by others, whatever the umask), and the rename
+    replaces a stale file from a killed worker at once, so no reader sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(state, f)
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+
+
 @contextmanager
 def engine_for(forge: Forge) -> Iterator[LocalOrchestrations]:
     """The running worker's engine if there is one, else an engine in this process for as long as the block."""
@@ -64,9 +81,7 @@ class Worker:
     def start(self) -> LocalOrchestrations:
         """Start the engine, announce it in worker.json, and resume what was unfinished."""
         self.engine.start()
-        path = state_file(self.forge.settings.home)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"address": self.engine.address, "pid": os.getpid()}))
+        announce(state_file(self.forge.settings.home), {"address": self.engine.address, "pid": os.getpid()})
         self.orchestrations = LocalOrchestrations(EngineClient(self.engine.client))
         resumed = asyncio.run(runs.resume_unfinished(self.forge, self.orchestrations, runs.tenants(self.forge)))
         if resumed:
