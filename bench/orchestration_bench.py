@@ -87,6 +87,7 @@ def overhead() -> None:
     from forge.bootstrap import bootstrap
     from forge.config import load_settings
     from forge.demo import seed
+    from forge.domain.job_settings import JobSettings
     from forge.services import runs
     from forge.services.traces import import_jsonl
     from forge.storage.azurite import find_node_modules, start, stop_pid
@@ -105,9 +106,9 @@ def overhead() -> None:
             with engine_for(forge) as engine:
                 began = time.perf_counter()
                 job, _ = runs.run_sync(runs.trigger(
-                    forge, engine, tenant="bench", domain="demo", provider="local",
-                    config={"trigger_threshold": 10, "base_model": str(base), "poll_interval_s": 1,
-                            "hyperparameters": {"n_epochs": 5}}))
+                    forge, engine, tenant="bench", domain="demo", provider="local", by_operator=True,
+                    settings=JobSettings(trigger_threshold=10, base_model=str(base), poll_interval_s=1,
+                                         hyperparameters={"n_epochs": 5})))
                 while not (job := forge.storage.jobs.get("bench", job.job_id)).status.finished:
                     time.sleep(0.2)
                 wall = time.perf_counter() - began

@@ -39,6 +39,9 @@ param studentPriceOutput string = '3.20'
 ])
 param provider string = 'azure-openai'
 
+@description('Comma-separated training providers an API caller may ask for; empty: the provider above alone.')
+param allowedProviders string = ''
+
 // --- Optional pieces ---------------------------------------------------------------------------------
 @description('Create an Azure OpenAI account (hosted fine-tuning and the teacher).')
 param openAiEnabled bool = true
@@ -154,6 +157,7 @@ module api './app/api.bicep' = {
       FORGE_SCHEDULE_CRON: scheduleCron
       FORGE_MIN_SCORE: minScore
       FORGE_PROVIDER: provider
+      FORGE_ALLOWED_PROVIDERS: empty(allowedProviders) ? provider : allowedProviders
       // The Flex Consumption file system is read-only outside /tmp.
       FORGE_HOME: '/tmp/forge'
       FORGE_STORAGE_BLOB_URL: storage.outputs.blobEndpoint

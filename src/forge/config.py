@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     schedule_cron: str = Field("0 0 2 * * *", description="Functions NCRONTAB, six fields.")
     min_score: float = Field(90.0, ge=0, le=100, description="A trace scoring at least this is golden.")
     provider: Provider = Provider.LOCAL
+    allowed_providers: str | None = Field(
+        None, description="Comma-separated providers an API caller's job may use; unset: FORGE_PROVIDER alone.")
     storage_connection: SecretStr | None = Field(None, description="Unset: Forge runs Azurite itself.")
     storage_blob_url: str | None = Field(None, description="Blob account URL, used with DefaultAzureCredential.")
     storage_table_url: str | None = Field(None, description="Table account URL, used with DefaultAzureCredential.")
@@ -109,6 +111,23 @@ class Settings(BaseSettings):
     applicationinsights_authentication_string: str | None = Field(
         None, validation_alias="APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
     )
+
+    @field_validator("allowed_providers")
+    @classmethod
+    def _known_providers(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None  # set but empty (as infra may pass it): FORGE_PROVIDER alone
+        if value is not None:
+            known = {p.value for p in Provider}
+            unknown = [p for p in _split(value) if p not in known]
+            if unknown or not _split(value):
+                raise ValueError(f"unknown providers {unknown or [value]}")
+        return value
+
+    @property
+    def tenant_providers(self) -> list[str]:
+        """The providers a tenant's job may use (FORGE_ALLOWED_PROVIDERS, else FORGE_PROVIDER alone)."""
+        return _split(self.allowed_providers) if self.allowed_providers else [self.provider.value]
 
     @field_validator("schedule_cron")
     @classmethod
@@ -199,12 +218,18 @@ def _explain(exc: ValidationError) -> str:
     return "Invalid configuration:\n  " + "\n  ".join(lines)
 
 
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 def _allowed(field: str) -> str:
     info = Settings.model_fields.get(field)
     if info is None:
         return ""
     if field == "provider":
         return ", ".join(p.value for p in Provider)
+    if field == "allowed_providers":
+        return "a comma-separated list of " + ", ".join(p.value for p in Provider)
     if field == "enabled":
         return "true or false"
     if field == "schedule_cron":

@@ -104,7 +104,7 @@ def test_a_completed_job_yields_the_adapter_forge_can_read_and_its_loss_points(p
 
     base = tiny.build(tmp_path / "tiny")
     request = make_training_request(tenant, dataset, "Qwen/Qwen2.5-0.5B-Instruct", n_epochs=1,
-                                    **{"train.threads": 1, "max_seq_length": 256})
+                                    threads=1, max_seq_length=256)
     job_id = provider.start(request, provider.prepare(request))
     name = job_id.split("/", 1)[1]
     assert provider.status(job_id).state == TrainingState.QUEUED and provider.events(job_id) == []

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from forge.api.server import serving
 from forge.bootstrap import bootstrap
 from forge.domain.errors import DatasetInvalid
+from forge.domain.models import new_id
 from forge.domain.traces import parse_record
 from forge.stages.curate import CurateRequest, curate
 from tests.factories import varied_record
@@ -31,16 +32,17 @@ def store(forge, tenant, records, start=START):
 
 def test_stored_traces_become_a_versioned_dataset_and_a_retried_job_finds_its_own(forge, tenant):
     store(forge, tenant, [varied_record(i) for i in range(14)] + [varied_record(90, score=10)])
-    first = curate(forge, CurateRequest(tenant=tenant, domain="coding", job_id="job-a", valid_share=0.2))
+    job_a, job_b = new_id(), new_id()
+    first = curate(forge, CurateRequest(tenant=tenant, domain="coding", job_id=job_a, valid_share=0.2))
     assert (first.version, first.parent_id, first.reused) == (1, None, False)
     assert first.train + first.valid == 14 and first.train >= 10 and first.dropped == {"below_min_score": 1}
-    again = curate(forge, CurateRequest(tenant=tenant, domain="coding", job_id="job-a", valid_share=0.2))
+    again = curate(forge, CurateRequest(tenant=tenant, domain="coding", job_id=job_a, valid_share=0.2))
     assert again.reused and (again.dataset_id, again.sha256) == (first.dataset_id, first.sha256)
-    second = curate(forge, CurateRequest(tenant=tenant, domain="coding", job_id="job-b", valid_share=0.2))
+    second = curate(forge, CurateRequest(tenant=tenant, domain="coding", job_id=job_b, valid_share=0.2))
     assert (second.version, second.parent_id) == (2, first.dataset_id)
     assert second.sha256 == first.sha256  # the same traces and seed: the same content
     record = forge.storage.datasets.get(tenant, first.dataset_id)
-    assert record.job_id == "job-a" and set(record.blobs) == {"train", "valid", "rejects", "stats"}
+    assert record.job_id == job_a and set(record.blobs) == {"train", "valid", "rejects", "stats"}
     stats = json.loads(forge.storage.datasets.read_bytes(tenant, first.dataset_id, "stats.json"))
     assert stats["counts"]["train"] == first.train and stats["estimate"]["billed_tokens"] == first.billed_tokens
     rejects = list(forge.storage.datasets.read_file(tenant, first.dataset_id, "rejects"))
@@ -107,7 +109,7 @@ def test_the_activity_notes_the_dataset_on_the_job_and_too_few_examples_is_a_per
     from forge.stages.curate import CurateActivity, run_curate
     from tests.factories import make_job
 
-    job = forge.storage.jobs.create(make_job(tenant, config={"valid_share": 0}))
+    job = forge.storage.jobs.create(make_job(tenant, settings={"valid_share": 0}))
     store(forge, tenant, [varied_record(i) for i in range(11)])
     payload = CurateActivity(tenant=tenant, domain="coding", job_id=job.job_id, provider="local",
                              until=datetime.now(timezone.utc).isoformat())

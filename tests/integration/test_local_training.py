@@ -15,7 +15,7 @@ from forge.providers.training import ProviderRejected, TrainingState, TrainingSt
 from tests.factories import make_training_request, wait_for_status, write_chat_dataset
 
 FAST = {"n_epochs": 2, "learning_rate": 3e-3, "batch_size": 2, "gradient_accumulation_steps": 1, "lora_r": 8,
-        "max_seq_length": 128, "eval_every": 5, "save_every": 5, "train.threads": 1, "lora_dropout": 0.0}
+        "max_seq_length": 128, "eval_every": 5, "save_every": 5, "threads": 1, "lora_dropout": 0.0}
 
 
 @pytest.fixture(scope="module")

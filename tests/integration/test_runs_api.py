@@ -8,6 +8,7 @@ import pytest
 from forge.api.app import create_app
 from forge.api.server import serving
 from forge.bootstrap import bootstrap
+from forge.domain.models import new_id
 from forge.workflow.activities import build_activities
 from forge.workflow.local import EngineClient, LocalEngine, LocalOrchestrations
 
@@ -38,7 +39,7 @@ def test_a_trigger_is_accepted_with_a_status_url_and_too_few_traces_skip_the_run
     body = response.json()
     assert body["started"] is True and response.headers["location"] == body["statusUrl"]
     job = wait_finished(api, body["statusUrl"])
-    assert job["status"] == "SKIPPED" and "0 new golden traces" in job["config"]["reason"]
+    assert job["status"] == "SKIPPED" and "0 new golden traces" in job["reason"]
     events = api.get(f"/api/v1/forge/jobs/{job['jobId']}/events").json()["items"]
     assert [e["type"] for e in events] == ["gather", "job.finished"]
 
@@ -49,7 +50,7 @@ def test_a_finished_job_cannot_be_cancelled_or_synced_and_an_unknown_one_is_404(
     for action in ("cancel", "sync"):
         response = api.post(f"/api/v1/forge/jobs/{job_id}/{action}")
         assert response.status_code == 409 and "already ended" in response.json()["detail"]
-        assert api.post(f"/api/v1/forge/jobs/01NOSUCHJOB/{action}").status_code == 404
+        assert api.post(f"/api/v1/forge/jobs/{new_id()}/{action}").status_code == 404
 
 
 def test_an_unknown_domain_is_refused_before_any_job_is_created(api):

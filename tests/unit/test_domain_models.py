@@ -28,3 +28,13 @@ def test_advancing_a_job_stamps_the_stage_and_keeps_earlier_stamps():
     job.advance(JobStatus.FAILED, at=t2, error="provider said no")
     assert job.stage_times == {"CURATING": t1, "FAILED": t2}
     assert job.status.finished and job.error == "provider said no"
+
+
+def test_every_job_setting_and_hyperparameter_is_documented_in_docs_jobs():
+    from pathlib import Path
+
+    from forge.domain.job_settings import Hyperparameters, JobSettings
+
+    doc = (Path(__file__).parents[2] / "docs" / "jobs.md").read_text(encoding="utf-8")
+    missing = [name for name in [*JobSettings.model_fields, *Hyperparameters.model_fields] if f"`{name}`" not in doc]
+    assert not missing, f"document these in docs/jobs.md: {missing}"

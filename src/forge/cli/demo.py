@@ -18,6 +18,7 @@ from forge.cli.common import forge, out
 from forge.cli.run import follow
 from forge.demo import seed
 from forge.domain.errors import ForgeError
+from forge.domain.job_settings import JobSettings
 from forge.domain.models import DistillationJob, ModelVersion
 from forge.services import runs
 from forge.services import traces as trace_service
@@ -60,10 +61,10 @@ def demo(
 
     out.print(f"3. Distillation run (provider local; this run's trigger threshold is {THRESHOLD} new golden traces):")
     with engine_for(f) as engine:
-        job, _ = runs.run_sync(runs.trigger(
-            f, engine, tenant=TENANT, domain=DOMAIN, provider="local",
-            config={"trigger_threshold": THRESHOLD, "base_model": str(base), "hyperparameters": HYPERPARAMETERS,
-                    "poll_interval_s": 2, "max_training_s": 1800, "retry_first_s": 1}))
+        settings = JobSettings(trigger_threshold=THRESHOLD, base_model=str(base), hyperparameters=HYPERPARAMETERS,
+                               poll_interval_s=2, max_training_s=1800, retry_first_s=1)
+        job, _ = runs.run_sync(runs.trigger(f, engine, tenant=TENANT, domain=DOMAIN, provider="local",
+                                            settings=settings, by_operator=True))
         job = follow(f, job, quiet=True)
     _report(f, job, base)
     out.print(f"Done in {time.monotonic() - started:.0f} s.", markup=False)

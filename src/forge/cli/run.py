@@ -8,8 +8,10 @@ import time
 from typing import List, Optional
 
 import typer
+from pydantic import ValidationError
 
 from forge.cli.common import forge, out
+from forge.domain.job_settings import JobSettings
 from forge.domain.models import DistillationJob
 from forge.services import runs
 from forge.services.traces import count_golden
@@ -23,7 +25,8 @@ def run(
     wait: bool = typer.Option(False, "--wait", help="Follow the run until it ends."),
     threshold: Optional[int] = typer.Option(None, help="Golden traces needed (default: FORGE_TRIGGER_THRESHOLD)."),
     base_model: Optional[str] = typer.Option(None, help="Student base model (default: FORGE_STUDENT_BASE_MODEL)."),
-    setting: List[str] = typer.Option([], "--set", help="Job config key=value (e.g. poll_interval_s=5)."),
+    setting: List[str] = typer.Option([], "--set", help="Job setting key=value (e.g. poll_interval_s=5, "
+                                      "hyperparameters.n_epochs=3); docs/security.md lists them."),
 ) -> None:
     """Start a distillation run now."""
     f = forge()
@@ -32,10 +35,13 @@ def run(
         config["trigger_threshold"] = threshold
     if base_model:
         config["base_model"] = base_model
+    settings = job_settings(config)
     external = running_worker(f.settings.home) is not None
     with engine_for(f) as engine:
+        # The CLI is the operator's: it may name a local model folder and any provider.
         job, _ = asyncio.run(runs.trigger(f, engine, tenant=tenant or f.settings.tenant,
-                                          domain=domain or f.settings.domain, provider=provider, config=config))
+                                          domain=domain or f.settings.domain, provider=provider, settings=settings,
+                                          by_operator=True))
         out.print(f"job {job.job_id} started ({job.domain}, provider {job.provider})", markup=False)
         if not external and not wait:
             out.print("No `forge worker` is running, so this command hosts the run and follows it to the end.")
@@ -65,7 +71,7 @@ def follow(f, job: DistillationJob, interval_s: float = 0.5, quiet: bool = False
             else:
                 out.print(f"  {event.type}: {event.message}", markup=False)
         if job.status.finished:
-            reason = job.error or job.config.get("reason")
+            reason = job.error or job.reason
             out.print(f"job {job.job_id} {job.status.value}" + (f": {reason}" if reason else ""), markup=False)
             return job
         time.sleep(interval_s)
@@ -104,6 +110,15 @@ def status(tenant: Optional[str] = typer.Option(None)) -> None:
         score = model.metrics.get("score")
         shown = f"{score:.1f}" if isinstance(score, (int, float)) else "-"
         out.print(f"  {model.version_id}  {model.domain:<11} {model.stage.value:<10} score {shown}", markup=False)
+
+
+def job_settings(config: dict) -> JobSettings:
+    """The `--set` pairs as validated job settings; a bad one stops the command naming the key and what is allowed."""
+    try:
+        return JobSettings.model_validate(config)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise typer.BadParameter(problems, param_hint="--set") from None
 
 
 def _config(pairs: List[str]) -> dict:

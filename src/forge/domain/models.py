@@ -6,9 +6,11 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 from ulid import ULID
+
+from forge.domain.job_settings import JobSettings, JobState, split_legacy_config
 
 
 def utcnow() -> datetime:
@@ -96,13 +98,36 @@ class DistillationJob(Record):
     dataset_size: int | None = None
     resulting_model_id: str | None = None
     eval_metrics: dict[str, Any] = Field(default_factory=dict)
-    config: dict[str, Any] = Field(default_factory=dict)
+    settings: JobSettings = Field(default_factory=JobSettings)  # what the user set (validated at the edge)
+    state: JobState = Field(default_factory=JobState)  # what the stages recorded; never from outside, never shown
     cost: dict[str, Any] = Field(default_factory=dict)
     promotion: dict[str, Any] = Field(default_factory=dict)  # what the promote stage did with the job's model
     stage_times: dict[str, datetime] = Field(default_factory=dict)
     error: str | None = None
+    reason: str | None = None  # why the run ended SKIPPED or CANCELLED (FAILED says it in `error`)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_config(cls, data: Any) -> Any:
+        # Jobs stored before settings and state were separate kept both in one `config`.
+        if isinstance(data, dict) and isinstance(data.get("config"), dict) and "settings" not in data:
+            data = dict(data)
+            settings, state, reason = split_legacy_config(data.pop("config"))
+            data.update(settings=settings, state=state)
+            data.setdefault("reason", reason)
+        return data
+
+    def public(self) -> dict[str, Any]:
+        """The user's settings and the outcome; never the stages' state (paths, file ids, URIs) or provider ids."""
+        shown = self.model_dump(mode="json", by_alias=True, exclude={"state", "provider_job_id", "settings"})
+        shown["settings"] = self.settings.public()
+        training = self.state.training
+        shown["training"] = {k: training.get(k) for k in ("state", "progress", "trained_tokens", "loss")} \
+            if training else None
+        shown["goldenNew"] = self.state.golden_new
+        return shown
 
     def advance(self, status: JobStatus, *, at: datetime | None = None, error: str | None = None) -> None:
         """Move to `status`, stamping when it was entered."""

@@ -31,14 +31,18 @@ HYPERPARAMETERS = {
     "gradient_checkpointing": "model.gradient_checkpointing",
     "quantization": "model.quantization",
     "merge": "output.merge",
+    "threads": "train.threads",
 }
-SECTIONS = ("model.", "lora.", "data.", "train.", "output.")
+# Trainer options that reach code, files or the network (model.trust_remote_code, model.chat_template,
+# model.name_or_path, output.upload_url, data.*) are never taken from a job: only the mapping above is, and the
+# provider sets the rest from server configuration.
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def check_base_model(base_model: str) -> None:
-    """A local model folder or a Hugging Face hub id; a hosted model name (gpt-…) cannot be LoRA-trained."""
-    if Path(base_model).expanduser().is_dir() or (HUB_ID.fullmatch(base_model) and not base_model.startswith(".")):
+    """A local model folder (absolute) or a Hugging Face hub id; a hosted model name (gpt-…) cannot be LoRA-trained."""
+    folder = Path(base_model).expanduser()
+    if (folder.is_absolute() and folder.is_dir()) or (HUB_ID.fullmatch(base_model) and not base_model.startswith(".")):
         return
     raise ProviderRejected(
         f"Base model '{base_model}' is neither a model folder nor a Hugging Face id (org/name). LoRA training needs "
@@ -59,14 +63,11 @@ def trainer_overrides(request: TrainingRequest, *, base_lr: float = TRAINER_DEFA
             overrides.append(f"train.lr={base_lr * float(value)!r}")
         elif name in HYPERPARAMETERS:
             overrides.append(f"{HYPERPARAMETERS[name]}={_yaml(value)}")
-        elif name.startswith(SECTIONS):
-            overrides.append(f"{name}={_yaml(value)}")  # a trainer key spelled out, e.g. train.threads
         else:
             unknown.append(name)
     if unknown:
         raise ProviderRejected(
-            f"Unknown hyperparameters {unknown}; use {sorted(HYPERPARAMETERS)}, learning_rate_multiplier, or a "
-            "forge-trainer key such as train.threads."
+            f"Unknown hyperparameters {unknown}; use {sorted(HYPERPARAMETERS)} or learning_rate_multiplier."
         )
     return overrides
 

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from forge.bootstrap import Forge
-from forge.domain.errors import AlreadyExists, ForgeError, InvalidInput
+from forge.config import Provider
+from forge.domain.errors import AlreadyExists, Forbidden, ForgeError, InvalidInput
+from forge.domain.job_settings import OPENAI_HYPERPARAMETERS, JobSettings, tenant_base_model_problem
 from forge.domain.models import DistillationJob, JobStatus, new_id
 from forge.services.traces import count_golden
 from forge.stages.gather import watermark
@@ -39,10 +41,32 @@ def job_input(forge: Forge, job: DistillationJob) -> dict[str, Any]:
     return {
         "tenant": job.tenant, "domain": job.domain, "job_id": job.job_id,
         "provider": job.provider or forge.settings.provider.value,
-        "poll_interval_s": float(job.config.get("poll_interval_s", 60)),
-        "max_training_s": float(job.config.get("max_training_s", 24 * 3600)),
-        "retry_first_s": float(job.config.get("retry_first_s", 2)),
+        "poll_interval_s": job.settings.poll_interval_s,
+        "max_training_s": job.settings.max_training_s,
+        "retry_first_s": job.settings.retry_first_s,
     }
+
+
+HOSTED = (Provider.AZURE_OPENAI.value, Provider.OPENAI.value)
+
+
+def check_request(forge: Forge, provider: str, settings: JobSettings, *, by_operator: bool) -> None:
+    """Refuse, before anything is stored, a job its caller may not ask for: a provider outside
+    FORGE_ALLOWED_PROVIDERS, a local model folder from a tenant, LoRA hyperparameters on a hosted provider."""
+    known = [p.value for p in Provider]
+    if provider not in known:
+        raise InvalidInput(f"Unknown provider '{provider}'; use one of {', '.join(known)}.")
+    allowed = forge.settings.tenant_providers
+    if not by_operator and provider not in allowed:
+        raise Forbidden(f"Provider '{provider}' is not open to API callers here; allowed: {', '.join(allowed)} "
+                        "(the operator sets FORGE_ALLOWED_PROVIDERS).")
+    problem = None if by_operator else tenant_base_model_problem(settings)
+    if problem:
+        raise InvalidInput(problem)
+    lora_only = sorted(set(settings.hyperparameters.given()) - OPENAI_HYPERPARAMETERS)
+    if provider in HOSTED and lora_only:
+        raise InvalidInput(f"Provider {provider} fine-tunes with {', '.join(sorted(OPENAI_HYPERPARAMETERS))} only; "
+                           f"remove {', '.join(lora_only)} or use a LoRA provider (local, azureml).")
 
 
 async def trigger(
@@ -54,15 +78,22 @@ async def trigger(
     provider: str | None = None,
     trigger_kind: str = "manual",
     job_id: str | None = None,
-    config: dict[str, Any] | None = None,
+    settings: JobSettings | None = None,
+    by_operator: bool = False,
 ) -> tuple[DistillationJob, bool]:
-    """Create the job record and start its run; (job, started). A second trigger of the same id starts nothing."""
+    """Create the job record and start its run; (job, started). A second trigger of the same id starts nothing.
+
+    `by_operator` is for entry points only the operator runs (the CLI, the nightly timer): they may name a local
+    model folder and any provider; API callers may not."""
     if engine is None:
         raise EngineUnavailable("No orchestration engine is attached: run `forge serve` or `forge worker`.")
     if domain not in forge.domains:
         raise InvalidInput(f"No domain '{domain}'. Known domains: {', '.join(sorted(forge.domains))}.")
+    settings = settings or JobSettings()
+    provider = provider or forge.settings.provider.value
+    check_request(forge, provider, settings, by_operator=by_operator)
     job = DistillationJob(job_id=job_id or new_id(), tenant=tenant, domain=domain, trigger=trigger_kind,
-                          provider=provider or forge.settings.provider.value, config=dict(config or {}))
+                          provider=provider, settings=settings)
     try:
         job = forge.storage.jobs.create(job)
     except AlreadyExists:
@@ -123,7 +154,7 @@ async def nightly(forge: Forge, engine: Orchestrations, tenants: list[str], mome
             if counts.golden < forge.settings.trigger_threshold:
                 continue
             job, fresh = await trigger(forge, engine, tenant=tenant, domain=domain, trigger_kind="nightly",
-                                       job_id=nightly_id(tenant, domain, moment))
+                                       job_id=nightly_id(tenant, domain, moment), by_operator=True)
             if fresh:
                 started.append(job.job_id)
     return started

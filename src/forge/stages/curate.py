@@ -196,11 +196,10 @@ class CurateActivity(BaseModel):
 def run_curate(forge: Forge, activity: CurateActivity) -> dict[str, Any]:
     """The activity: build the job's dataset (once), note it on the job; too few examples is a permanent error."""
     job = enter(forge, activity.tenant, activity.job_id, JobStatus.CURATING)
-    config = job.config
+    settings = job.settings
     request = CurateRequest(
         tenant=activity.tenant, domain=activity.domain, job_id=activity.job_id, until=activity.until,
-        max_examples=config.get("max_examples"), valid_share=float(config.get("valid_share", 0.1)),
-        seed=int(config.get("seed", 42)),
+        max_examples=settings.max_examples, valid_share=settings.valid_share, seed=settings.seed,
     )
     try:
         result = curate(forge, request)

@@ -97,7 +97,7 @@ def _candidate(forge: Forge, request: EvaluateRequest, job: DistillationJob) -> 
         pass
     model = ModelVersion(version_id=version_id, tenant=request.tenant, domain=request.domain, job_id=job.job_id,
                          dataset_id=request.dataset_id or job.dataset_id,
-                         base_model=job.config.get("base_model") or forge.settings.student_base_model,
+                         base_model=job.settings.base_model or forge.settings.student_base_model,
                          **_artifact(request.result_model))
     if model.adapter_uri:
         model.base_model = _adapter_base(model.adapter_uri) or model.base_model

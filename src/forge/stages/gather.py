@@ -18,9 +18,9 @@ class GatherRequest(JobStageRequest):
 def watermark(forge: Forge, tenant: str, domain: str) -> datetime | None:
     """The cut-off of the domain's last completed job: traces after it are new."""
     cutoffs = [
-        datetime.fromisoformat(job.config["cutoff"])
+        datetime.fromisoformat(job.state.cutoff)
         for job in forge.storage.jobs.scan(tenant, domain=domain, statuses=[JobStatus.COMPLETED])
-        if job.config.get("cutoff")
+        if job.state.cutoff
     ]
     return max(cutoffs, default=None)
 
@@ -28,7 +28,7 @@ def watermark(forge: Forge, tenant: str, domain: str) -> datetime | None:
 def gather(forge: Forge, request: GatherRequest) -> dict[str, Any]:
     """Decide skip or go; the cut-off is the job's creation time, so a retried gather decides the same way."""
     job = forge.storage.jobs.get(request.tenant, request.job_id)
-    if "golden_new" not in job.config:
+    if job.state.golden_new is None or job.state.cutoff is None:
         since = watermark(forge, request.tenant, request.domain)
         cutoff = job.created_at
         counts = count_golden(forge.storage, request.tenant, request.domain, forge.settings.min_score,
@@ -38,10 +38,11 @@ def gather(forge: Forge, request: GatherRequest) -> dict[str, Any]:
                     golden_new=counts.golden, traces_new=counts.total)
         record(forge, request.job_id, "gather", f"{counts.golden} new golden traces of {counts.total} since "
                f"{since.isoformat() if since else 'the beginning'}", golden=counts.golden, total=counts.total)
-    threshold = int(job.config.get("trigger_threshold", forge.settings.trigger_threshold))
-    golden = job.config["golden_new"]
+    threshold = job.settings.trigger_threshold
+    threshold = forge.settings.trigger_threshold if threshold is None else threshold
+    golden = job.state.golden_new or 0
     if golden < threshold:
-        return {"skip": True, "golden_new": golden, "cutoff": job.config["cutoff"],
+        return {"skip": True, "golden_new": golden, "cutoff": job.state.cutoff,
                 "reason": f"{golden} new golden traces since the last run; {threshold} needed "
                           "(FORGE_TRIGGER_THRESHOLD). Collect more traces or lower the threshold."}
-    return {"skip": False, "golden_new": golden, "cutoff": job.config["cutoff"]}
+    return {"skip": False, "golden_new": golden, "cutoff": job.state.cutoff}

@@ -51,13 +51,15 @@ def update_model(forge: Forge, tenant: str, domain: str, version_id: str,
                              forge.storage.models.save, f"Model {version_id}")
 
 
-def enter(forge: Forge, tenant: str, job_id: str, status: JobStatus, **config: Any) -> DistillationJob:
-    """Mark the job as in `status` (once: a retried stage keeps its first stamp) and merge `config`."""
+def enter(forge: Forge, tenant: str, job_id: str, status: JobStatus, **state: Any) -> DistillationJob:
+    """Mark the job as in `status` (once: a retried stage keeps its first stamp) and record `state` (JobState
+    fields) on it."""
 
     def change(job: DistillationJob) -> None:
         if job.status != status:
             job.advance(status)
-        job.config.update(config)
+        if state:
+            job.state = job.state.model_copy(update=state)
 
     return update_job(forge, tenant, job_id, change)
 

@@ -31,7 +31,7 @@ def notify(forge: Forge, request: NotifyRequest) -> dict[str, Any]:
             return  # a retried notify changes nothing twice
         job.advance(request.status, error=request.reason if request.status == JobStatus.FAILED else None)
         if request.reason and request.status != JobStatus.FAILED:
-            job.config["reason"] = request.reason
+            job.reason = request.reason
         if request.model_version_id:
             job.resulting_model_id = request.model_version_id
 

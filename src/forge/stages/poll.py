@@ -21,7 +21,7 @@ def poll(forge: Forge, request: PollRequest) -> dict[str, Any]:
     provider_job_id = request.provider_job_id or job.provider_job_id
     provider = training_provider(forge, request.provider)
     status = provider.status(provider_job_id)
-    events = provider.events(provider_job_id, after=job.config.get("event_cursor"))
+    events = provider.events(provider_job_id, after=job.state.event_cursor)
     if events:
         # Events first, cursor second: a crash in between repeats a few events rather than losing them.
         forge.storage.events.append(request.job_id, *[
@@ -32,11 +32,10 @@ def poll(forge: Forge, request: PollRequest) -> dict[str, Any]:
     losses = [e.data["loss"] for e in events if e.type == "metrics" and "loss" in e.data]
 
     def progressed(job: Any) -> None:
-        if events:
-            job.config["event_cursor"] = events[-1].id
-        job.config["training"] = {"state": status.state.value, "progress": status.progress,
-                                  "trained_tokens": status.trained_tokens,
-                                  "loss": losses[-1] if losses else job.config.get("training", {}).get("loss")}
+        training = {"state": status.state.value, "progress": status.progress, "trained_tokens": status.trained_tokens,
+                    "loss": losses[-1] if losses else job.state.training.get("loss")}
+        job.state = job.state.model_copy(update={"training": training, **(
+            {"event_cursor": events[-1].id} if events else {})})
 
     job = update_job(forge, request.tenant, request.job_id, progressed)
     if status.state.finished:
@@ -44,5 +43,5 @@ def poll(forge: Forge, request: PollRequest) -> dict[str, Any]:
                + (f": {status.error}" if status.error else ""), level="error" if status.error else "info",
                result_model=status.result_model)
     return {"state": status.state.value, "progress": status.progress, "result_model": status.result_model,
-            "error": status.error, "loss": job.config["training"]["loss"]}
+            "error": status.error, "loss": job.state.training["loss"]}
 

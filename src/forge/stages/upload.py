@@ -27,17 +27,17 @@ def training_request(forge: Forge, job: DistillationJob, dataset_id: str) -> Tra
         domain=job.domain,
         dataset_id=dataset_id,
         dataset_sha256=dataset.sha256 or "",
-        base_model=job.config.get("base_model") or forge.settings.student_base_model,
+        base_model=job.settings.base_model or forge.settings.student_base_model,
         suffix=f"forge-{job.domain}-{dataset.version}",
-        hyperparameters=dict(job.config.get("hyperparameters") or {}),
-        seed=int(job.config.get("seed", 42)),
+        hyperparameters=job.settings.hyperparameters.given(),
+        seed=job.settings.seed,
     )
 
 
 def upload(forge: Forge, request: UploadRequest) -> dict[str, Any]:
     job = forge.storage.jobs.get(request.tenant, request.job_id)
-    if job.config.get("prepared"):
-        return job.config["prepared"]  # uploaded before this retry or restart
+    if job.state.prepared:
+        return job.state.prepared  # uploaded before this retry or restart
     provider = training_provider(forge, request.provider)
     enter(forge, request.tenant, request.job_id, JobStatus.UPLOADING)
     wanted = training_request(forge, job, request.dataset_id)

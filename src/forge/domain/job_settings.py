@@ -1,0 +1,143 @@
+"""A job's settings (what a user may set: typed, documented, unknown keys refused) and its state (what the stages
+record: prepared locations, watermark, provider cursors). No input from outside ever writes state; the public view
+of a job shows its settings and outcome, never state."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# OpenAI's fine-tuning hyperparameters: every provider takes these; hosted providers take only these.
+OPENAI_HYPERPARAMETERS = frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"})
+# A hosted model name (gpt-4.1-mini-2025-04-14, ft:gpt-4o-mini:org::id) or a Hugging Face hub id (org/name).
+MODEL_NAME = re.compile(r"[A-Za-z0-9][\w.:-]{0,127}(/[A-Za-z0-9][\w.-]{0,127})?")
+MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+Auto = Literal["auto"]
+
+
+class _Strict(BaseModel):
+    """Unknown keys are refused with a message naming them and listing the allowed ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ClassVar[str] = "key"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(str(k) for k in data if k not in cls.model_fields)
+            if unknown:
+                raise ValueError(f"unknown {cls.kind} {', '.join(repr(k) for k in unknown)}; allowed: "
+                                 f"{', '.join(sorted(cls.model_fields))}")
+        return data
+
+
+class Hyperparameters(_Strict):
+    """OpenAI's names (every provider) and the documented LoRA ones (providers `local` and `azureml`)."""
+
+    kind: ClassVar[str] = "hyperparameter"
+
+    n_epochs: int | Auto | None = Field(None, ge=1, le=1000, description="Passes over the training set.")
+    batch_size: int | Auto | None = Field(None, ge=1, le=1024, description="Examples per step.")
+    learning_rate_multiplier: float | Auto | None = Field(None, gt=0, le=100,
+                                                          description="Scales the provider's learning rate.")
+    learning_rate: float | None = Field(None, gt=0, le=1, description="LoRA: the learning rate itself.")
+    lora_r: int | None = Field(None, ge=1, le=1024, description="LoRA rank.")
+    lora_alpha: float | None = Field(None, gt=0, le=4096, description="LoRA scaling numerator.")
+    lora_dropout: float | None = Field(None, ge=0, lt=1, description="Dropout on the LoRA layers.")
+    target_modules: Literal["all-linear"] | list[str] | None = Field(
+        None, max_length=64, description="Module names to adapt (q_proj, v_proj…), or all-linear.")
+    max_seq_length: int | None = Field(None, ge=8, le=131_072, description="Tokens per example or packed row.")
+    packing: bool | None = Field(None, description="Pack several examples into one row.")
+    gradient_accumulation_steps: int | None = Field(None, ge=1, le=1024)
+    max_steps: int | None = Field(None, ge=1, le=10_000_000, description="Stop after this many optimizer steps.")
+    warmup_ratio: float | None = Field(None, ge=0, lt=1)
+    weight_decay: float | None = Field(None, ge=0, le=10)
+    eval_every: int | None = Field(None, ge=1, le=10_000_000, description="Steps between validation passes.")
+    save_every: int | None = Field(None, ge=1, le=10_000_000, description="Steps between checkpoints.")
+    early_stopping_patience: int | None = Field(None, ge=1, le=1000)
+    gradient_checkpointing: bool | None = None
+    quantization: Literal["none", "4bit"] | None = Field(None, description="4bit = QLoRA (CUDA only).")
+    merge: bool | None = Field(None, description="Also write merged weights.")
+    threads: int | None = Field(None, ge=1, le=256, description="CPU threads for the trainer.")
+
+    @model_validator(mode="after")
+    def _module_names(self) -> "Hyperparameters":
+        if isinstance(self.target_modules, list):
+            bad = [m for m in self.target_modules if not MODULE_NAME.fullmatch(m)]
+            if bad:
+                raise ValueError(f"target_modules {bad} are not module names (letters, digits, '_' and '.')")
+        return self
+
+    def given(self) -> dict[str, Any]:
+        """Only the hyperparameters the user set."""
+        return self.model_dump(exclude_none=True)
+
+
+class JobSettings(_Strict):
+    """What a user may set on a job, through the API, `forge run --set` or the dashboard."""
+
+    kind: ClassVar[str] = "job setting"
+
+    base_model: str | None = Field(
+        None, min_length=1, max_length=512,
+        description="Student base model: a hosted model name or a Hugging Face hub id (org/name); "
+                    "FORGE_STUDENT_BASE_MODEL by default. Local folders are the operator's (see local_folder_allowed).")
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seeds the split and the trainer.")
+    trigger_threshold: int | None = Field(None, ge=0, le=10_000_000,
+                                          description="New golden traces needed; FORGE_TRIGGER_THRESHOLD by default.")
+    valid_share: float = Field(0.1, ge=0, le=0.5, description="Share of examples held out for validation.")
+    max_examples: int | None = Field(None, ge=1, le=10_000_000, description="Newest examples kept at most.")
+    poll_interval_s: float = Field(60.0, ge=0.1, le=3600, description="Seconds between training status polls.")
+    max_training_s: float = Field(24 * 3600.0, gt=0, le=7 * 24 * 3600,
+                                  description="Training time after which the run is cancelled and FAILED.")
+    retry_first_s: float = Field(2.0, ge=0.01, le=3600, description="First retry delay of a failed activity.")
+
+    def public(self) -> dict[str, Any]:
+        """The settings as the API shows them: what was set, a local base model folder by its name only."""
+        shown = self.model_dump(mode="json", exclude_none=True)
+        if self.base_model and is_local_path(self.base_model):
+            shown["base_model"] = f"local:{PurePosixPath(self.base_model.replace(chr(92), '/')).name}"
+        shown["hyperparameters"] = self.hyperparameters.given()
+        return shown
+
+
+def is_local_path(value: str) -> bool:
+    """Whether a base model names a folder rather than a hosted model or a hub id."""
+    return not MODEL_NAME.fullmatch(value) or value.startswith(".") or PureWindowsPath(value).drive != ""
+
+
+def tenant_base_model_problem(settings: JobSettings) -> str | None:
+    """Why a tenant may not ask for this base model, or None: folders on the worker are set by the operator."""
+    if settings.base_model and is_local_path(settings.base_model):
+        return (f"base_model {settings.base_model!r} is not a model name: give a hosted model name or a Hugging Face "
+                "hub id (org/name). Local model folders are set by the operator (FORGE_STUDENT_BASE_MODEL).")
+    return None
+
+
+class JobState(BaseModel):
+    """What the stages record on a job; written by stages only, never shown by the API."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    watermark: str | None = None  # the cut-off of the domain's previous completed job
+    cutoff: str | None = None  # traces up to here are this job's
+    golden_new: int | None = None
+    traces_new: int | None = None
+    prepared: dict[str, Any] | None = None  # where the provider reads the dataset (paths, file ids, URIs)
+    event_cursor: str | None = None  # the provider's last copied event
+    training: dict[str, Any] = Field(default_factory=dict)  # state, progress, trained tokens, last loss
+
+
+def split_legacy_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """A job stored before settings and state were separate: (settings, state, reason) from its one `config`."""
+    settings = {k: v for k, v in config.items() if k in JobSettings.model_fields}
+    if isinstance(settings.get("hyperparameters"), dict):
+        settings["hyperparameters"] = {k: v for k, v in settings["hyperparameters"].items()
+                                       if k in Hyperparameters.model_fields}
+    state = {k: v for k, v in config.items() if k in JobState.model_fields}
+    return settings, state, config.get("reason")
