@@ -39,3 +39,21 @@ def test_a_client_is_refused_until_the_oldest_of_its_failures_leaves_the_window_
     for client in "abc":  # a third client: the least recently failing one ("a") is forgotten
         small.fail(client)
     assert [small.retry_after(c) for c in "abc"] == [None, 60, 60]
+
+
+def test_callers_without_any_address_are_never_locked_out_together():
+    from forge.api.auth import counting_failures
+    from forge.domain.errors import Unauthorized
+    from starlette.applications import Starlette
+
+    app = Starlette()
+    for _ in range(20):  # far past the limit: no shared "unknown" bucket fills up
+        anonymous = request(None)
+        anonymous.scope["app"] = app
+        anonymous.scope["headers"] = [(b"x-api-key", b"wrong")]
+        try:
+            with counting_failures(anonymous):
+                raise Unauthorized("bad key")
+        except Unauthorized:
+            pass
+    assert getattr(app.state, "auth_failures").retry_after("unknown") is None

@@ -88,3 +88,10 @@ def test_event_grid_deliveries_parse_in_both_schemas():
     assert [(e.id, e.type) for e in grid + cloud] == [("1", VALIDATION_EVENT), ("2", RUN_STATUS_CHANGED)]
     with pytest.raises(InvalidInput, match="eventType or type"):
         grid_events([{"data": {}}])
+
+
+def test_a_signature_with_characters_outside_ascii_is_rejected_not_a_crash():
+    h = headers()
+    h["webhook-signature"] = "v1,é" + h["webhook-signature"]
+    with pytest.raises(WebhookRejected):
+        verify(SECRET, h, BODY, time.time())

@@ -47,6 +47,9 @@ def presented_key(request: Request) -> str | None:
     return None
 
 
+UNKNOWN_CLIENT = "unknown"
+
+
 def client_address(request: Request) -> str:
     """Who failures are counted against: the peer's address, an IPv6 one as its /64 (one host's usual share).
 
@@ -63,7 +66,7 @@ def client_address(request: Request) -> str:
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        return host or "unknown"
+        return host or UNKNOWN_CLIENT
     return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
@@ -80,6 +83,9 @@ def failure_limit(request: Request) -> FailureLimit:
 def counting_failures(request: Request) -> Iterator[None]:
     """Refuse a client with too many recent failures (TooManyRequests); count a presented key refused inside (401)."""
     limit, client = failure_limit(request), client_address(request)
+    if client == UNKNOWN_CLIENT:  # one shared bucket would let one guesser lock every caller out
+        yield
+        return
     wait = limit.retry_after(client)
     if wait is not None:
         raise TooManyRequests(f"Too many failed API-key attempts from this address; retry in {math.ceil(wait)} s "

@@ -66,7 +66,7 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> 
                               "stale or replayed delivery (or this machine's clock is wrong).")
     expected = sign(secret, webhook_id, timestamp, body)
     # The header may carry several signatures (during a secret rotation): any one of ours will do.
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures.split()):
+    if not any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in signatures.split()):
         raise WebhookRejected("The webhook signature does not match: check that FORGE_OPENAI_WEBHOOK_SECRET is this "
                               "endpoint's whsec_… secret.")
     return webhook_id
