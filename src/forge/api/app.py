@@ -10,6 +10,7 @@ from forge.api.limits import BodySizeLimit
 from forge.api.routes import health, jobs, models, traces
 from forge.api.routes import datasets
 from forge.api.routes import webhooks
+from forge.api.routes import dashboard, dataset_checks, insights, session
 from forge.bootstrap import Forge
 from forge.services.runs import Orchestrations
 from forge.serving import api as serving
@@ -26,6 +27,8 @@ def create_app(forge: Forge, orchestrations: Orchestrations | None = None) -> Fa
     app.state.orchestrations = orchestrations
     errors.install(app)
     for module in (health, traces, jobs, models, datasets, webhooks):
+        app.include_router(module.router)
+    for module in (session, insights, dataset_checks, dashboard):  # the dashboard at / and what only it reads
         app.include_router(module.router)
     serving.install(app, forge)  # the OpenAI-compatible router: /v1/chat/completions, /v1/models
     app.add_middleware(BodySizeLimit, max_bytes=forge.settings.api_max_body_bytes)

@@ -16,6 +16,7 @@ from azure.core.exceptions import AzureError
 from fastapi import Depends, Request
 
 from forge.api.limits import FailureLimit
+from forge.api.sessions import session_key
 from forge.bootstrap import Forge
 from forge.domain.errors import Forbidden, ForgeError, StorageUnavailable, TooManyRequests, Unauthorized
 from forge.domain.models import ApiKey
@@ -102,6 +103,9 @@ def current_key(request: Request, forge: ForgeDep) -> ApiKey:
     with counting_failures(request):
         key = presented_key(request)
         if key is None:
+            from_session = session_key(request, forge)  # the dashboard's cookie; changes need its CSRF header
+            if from_session is not None:
+                return from_session
             raise Unauthorized("No API key. Send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'; "
                                "`forge keys create --tenant T` makes one.")
         try:
