@@ -6,9 +6,22 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.forge-installed
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench clean bubblewrap
 
-setup: $(STAMP) node_modules/.package-lock.json
+setup: bubblewrap $(STAMP) node_modules/.package-lock.json
+
+# Model-written benchmark code runs in a bubblewrap jail (docs/sandbox.md). Installed here when missing and root
+# can; otherwise setup stops with the command. macOS has none: see FORGE_SANDBOX_UNJAILED in docs/sandbox.md.
+bubblewrap:
+	@command -v bwrap >/dev/null || [ "$$(uname -s)" != Linux ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing bubblewrap (the code sandbox)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; } >/dev/null 2>&1 \
+	      || { echo "apt-get could not install bubblewrap; run:  apt-get install -y bubblewrap" >&2; exit 1; }; \
+	  else \
+	    echo "bubblewrap (the code sandbox) is missing; install it:  sudo apt-get install -y bubblewrap" >&2; \
+	    exit 1; \
+	  fi; }
 
 # torch is pinned and installed first: a looser spec, asked for by any later package, pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml gpu-trainer/pyproject.toml

@@ -65,6 +65,9 @@ param gpuPriority string = 'Dedicated'
 @description('Tag of the forge-trainer image that the postprovision hook pushes and the app submits.')
 param trainerImageTag string = 'latest'
 
+@description('Create a code session pool (Azure Container Apps dynamic sessions) where model-written benchmark code runs. Off: evaluations of domains with python_tests stop with this fix named, since the Function App has no jail of its own.')
+param enableCodeSessions bool = false
+
 @description('Set by the postdeploy hook once eventgrid_training exists; Event Grid refuses to subscribe a function that is not deployed yet.')
 param trainingEventsEnabled bool = false
 
@@ -136,6 +139,16 @@ module ml './core/ml/workspace.bicep' = {
   }
 }
 
+module sessions './app/sessions.bicep' = if (enableCodeSessions) {
+  name: 'sessions'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: '${abbrs.appSessionPools}${resourceToken}'
+  }
+}
+
 module api './app/api.bicep' = {
   name: 'api'
   scope: rg
@@ -188,6 +201,8 @@ module api './app/api.bicep' = {
       FORGE_TEACHER_PRICE_OUTPUT: teacherPriceOutput
       FORGE_STUDENT_PRICE_INPUT: studentPriceInput
       FORGE_STUDENT_PRICE_OUTPUT: studentPriceOutput
+      // Benchmark code runs in the session pool; without one, an evaluation that needs it stops with the fix.
+      FORGE_SANDBOX_POOL_ENDPOINT: enableCodeSessions ? sessions.outputs.endpoint : ''
     }
   }
 }
@@ -202,6 +217,7 @@ module rbac './app/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     openAiName: openAiEnabled ? openAi.outputs.name : ''
     workspaceName: ml.outputs.workspaceName
+    sessionPoolName: enableCodeSessions ? sessions.outputs.name : ''
   }
 }
 

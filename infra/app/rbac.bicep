@@ -8,6 +8,8 @@ param applicationInsightsName string
 @description('Empty when the Azure OpenAI account is not deployed.')
 param openAiName string = ''
 param workspaceName string
+@description('Empty when no code session pool is deployed (enableCodeSessions).')
+param sessionPoolName string = ''
 
 // Built-in role definition ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 var roles = {
@@ -18,6 +20,7 @@ var roles = {
   cognitiveServicesOpenAIContributor: 'a001fd3d-188f-4b5d-821b-7da978bf7442' // files + fine-tuning jobs
   azureMLDataScientist: 'f6c7c914-8db3-469d-8ca1-694a8f32e121' // submit, watch and cancel training jobs
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // operator only
+  containerAppsSessionExecutor: '0fb8eba5-a2bb-4abe-b1c1-49dfad359bb0' // run benchmark code in a session, nothing else
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -93,6 +96,21 @@ resource appMl 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: workspace
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.azureMLDataScientist)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource sessionPool 'Microsoft.App/sessionPools@2024-02-02-preview' existing = if (!empty(sessionPoolName)) {
+  name: sessionPoolName
+}
+
+// Executes code in this one pool's sessions; it cannot create, change or read other pools.
+resource appSessions 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(sessionPoolName)) {
+  name: guid(resourceId('Microsoft.App/sessionPools', sessionPoolName), appPrincipalId, roles.containerAppsSessionExecutor)
+  scope: sessionPool
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.containerAppsSessionExecutor)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

@@ -1,12 +1,14 @@
-"""Wire Forge once: settings, storage (Azurite started when none is configured) and domains."""
+"""Wire Forge once: settings, storage (Azurite started when none is configured), domains and the code sandbox."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Collection
 
 from forge.config import Settings, load_settings
 from forge.domain.domains import DomainConfig
 from forge.domains import load_domains
+from forge.evaluation.sandbox import CodeRunner
 from forge.storage import Storage, StorageAccount
 from forge.storage.azurite import AzuriteInstance, ManagedAzurite
 from forge.telemetry import configure_telemetry
@@ -18,6 +20,30 @@ class Forge:
     storage: Storage
     domains: dict[str, DomainConfig]
     azurite: AzuriteInstance | None = None
+    code_runner: CodeRunner = None  # type: ignore[assignment]  # unset: chosen from the settings, once
+
+    def __post_init__(self) -> None:
+        if self.code_runner is None:
+            self.code_runner = code_runner(self.settings, self.tenants)
+
+    def tenants(self) -> set[str]:
+        """Tenants this Forge serves: those holding API keys, and the configured default."""
+        return {self.settings.tenant, *self.storage.keys.tenants()}
+
+
+def code_runner(settings: Settings, tenants: Callable[[], Collection[str]]) -> CodeRunner:
+    """Where model-written benchmark code runs: Azure sessions when a pool is set, else the local jail."""
+    if settings.sandbox_pool_endpoint:
+        from forge.evaluation.sessions import ContainerAppsSessionsRunner
+
+        return ContainerAppsSessionsRunner(settings.sandbox_pool_endpoint)
+    if settings.sandbox_unjailed:
+        from forge.evaluation.unjailed import UnjailedRunner
+
+        return UnjailedRunner(tenants)
+    from forge.evaluation.jail import BubblewrapRunner
+
+    return BubblewrapRunner()
 
 
 def connect(settings: Settings) -> tuple[StorageAccount, AzuriteInstance | None]:
@@ -30,12 +56,13 @@ def connect(settings: Settings) -> tuple[StorageAccount, AzuriteInstance | None]
     return StorageAccount.from_connection_string(instance.connection_string), instance
 
 
-def bootstrap(settings: Settings | None = None, *, storage: Storage | None = None) -> Forge:
-    """Real adapters by default; tests pass an emulator-backed `storage`."""
+def bootstrap(settings: Settings | None = None, *, storage: Storage | None = None,
+              runner: CodeRunner | None = None) -> Forge:
+    """Real adapters by default; tests pass an emulator-backed `storage` or another code `runner`."""
     settings = settings or load_settings()
     configure_telemetry(settings)
     azurite = None
     if storage is None:
         account, azurite = connect(settings)
         storage = Storage.open(account)
-    return Forge(settings, storage, load_domains(settings.home), azurite)
+    return Forge(settings, storage, load_domains(settings.home), azurite, runner)  # type: ignore[arg-type]

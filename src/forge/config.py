@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(None, description="Unset: https://api.openai.com/v1.")
     openai_webhook_secret: SecretStr | None = Field(None, description="The whsec_… secret of the OpenAI webhook.")
     eventgrid_webhook_key: SecretStr | None = Field(None, description="Key Event Grid sends as ?code= or a header.")
+    # Where model-written benchmark code runs: an Azure Container Apps session pool when set, else a bubblewrap jail.
+    sandbox_pool_endpoint: str | None = Field(None, description="Session pool management endpoint (Azure).")
+    sandbox_unjailed: bool = Field(False, description="Without bubblewrap, run code with rlimits only (one tenant).")
     # Read under the names Azure sets for every app, not with the FORGE_ prefix.
     applicationinsights_connection_string: SecretStr | None = Field(
         None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"

@@ -47,6 +47,7 @@ AZURE_EXEMPT = {
     "openai_webhook_secret": "provider `openai` only, and a secret: the operator adds it as a Key Vault reference",
     "eventgrid_webhook_key": "in Azure, Event Grid calls the eventgrid_training function, which the platform "
                              "authenticates; the key guards the HTTP webhook of `forge serve` hosts",
+    "sandbox_unjailed": "never in Azure: benchmark code runs in the session pool, or the evaluation stops",
 }
 # Settings later issues read (not yet fields of Settings) and the telemetry the host needs.
 PROVIDER_SETTINGS = {
@@ -54,6 +55,7 @@ PROVIDER_SETTINGS = {
     "FORGE_AZUREML_WORKSPACE", "FORGE_AZUREML_COMPUTE", "FORGE_TRAINER_IMAGE",
     "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 }
+SESSION_EXECUTOR = "0fb8eba5-a2bb-4abe-b1c1-49dfad359bb0"  # Azure ContainerApps Session Executor
 # Each data plane the app calls → the built-in roles that grant it, and the resource type it is scoped to.
 DATA_PLANES = {
     "blob": ({"b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"},
@@ -63,6 +65,7 @@ DATA_PLANES = {
     "telemetry": ({"3913510d-42f4-4e42-8a64-420c390055eb"}, "Microsoft.Insights/components"),
     "openai": ({"a001fd3d-188f-4b5d-821b-7da978bf7442"}, "Microsoft.CognitiveServices/accounts"),
     "azureml": ({"f6c7c914-8db3-469d-8ca1-694a8f32e121"}, "Microsoft.MachineLearningServices/workspaces"),
+    "sessions": ({SESSION_EXECUTOR}, "Microsoft.App/sessionPools"),
 }
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"  # the GPU cluster's own identity pulls the trainer image
 APP_PRINCIPAL = "appPrincipalId"
@@ -349,3 +352,22 @@ def test_local_settings_sample_runs_python_against_azurite_without_secrets():
     assert values["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
     assert not [k for k in values if re.search(r"(?i)(key|secret|password|token)", k)]
     Settings(**{k[len("FORGE_"):].lower(): v for k, v in values.items() if k.startswith("FORGE_")})
+
+
+def test_benchmark_code_runs_in_an_optional_python_session_pool_the_app_may_only_execute_in():
+    main = _code(MAIN)
+    assert re.search(r"(?m)^param enableCodeSessions bool = false$", main), "the pool is opt-in, off by default"
+    assert re.search(r"module sessions './app/sessions.bicep' = if \(enableCodeSessions\)", main)
+    sessions = INFRA / "app" / "sessions.bicep"
+    pools = [r for r in _resources(sessions) if r.type.startswith("Microsoft.App/sessionPools@")]
+    assert len(pools) == 1 and not pools[0].existing
+    body = pools[0].body
+    assert "poolManagementType: 'Dynamic'" in body and "containerType: 'PythonLTS'" in body
+    assert re.search(r"sessionNetworkConfiguration:\s*\{\s*status:\s*'EgressDisabled'", body)
+    endpoint = _function_app_settings()["FORGE_SANDBOX_POOL_ENDPOINT"]
+    assert endpoint == "enableCodeSessions ? sessions.outputs.endpoint : ''"
+    assert re.search(r"(?m)^output endpoint string = \w+\.properties\.poolManagementEndpoint$", _code(sessions))
+    executors = [a for a in _role_assignments() if a.role == SESSION_EXECUTOR]
+    assert [(a.principal, a.scope_type) for a in executors] == [(APP_PRINCIPAL, "Microsoft.App/sessionPools")]
+    assert re.search(r"sessionPoolName:\s*enableCodeSessions \? sessions\.outputs\.name : ''",
+                     _module_body(main, "./app/rbac.bicep"))

@@ -13,7 +13,7 @@ from forge.domain.content import content_text
 from forge.domain.domains import DomainConfig
 from forge.domain.gates import ModelMetrics
 from forge.domain.scoring import TaskScore, code_blocks, score_task, similarity, summarize
-from forge.evaluation.sandbox import SandboxLimits, run_python_tests
+from forge.evaluation.sandbox import CodeRunner, SandboxLimits, run_python_tests
 from forge.providers.inference import ChatClient, InferenceError, answer_text
 
 # Test runs are CPU-bound subprocesses: more at once than cores only slows each down.
@@ -76,9 +76,12 @@ async def answer_all(client: ChatClient, conversations: list[list[dict[str, Any]
     return list(await asyncio.gather(*(one(m) for m in conversations)))
 
 
-async def score_tasks(tasks: list[BenchmarkTask], answers: list[Answer], config: DomainConfig,
+async def score_tasks(tasks: list[BenchmarkTask], answers: list[Answer], config: DomainConfig, runner: CodeRunner,
                       limits: SandboxLimits = SandboxLimits()) -> list[TaskScore]:
-    """The rubric for every task; Python tests run in the sandbox, a few at a time, off the event loop."""
+    """The rubric for every task; Python tests run in `runner`, a few at a time, off the event loop.
+
+    Raises SandboxUnavailable when the runner cannot isolate code: an evaluation without a verdict, not a failed one.
+    """
     sandbox = asyncio.Semaphore(SANDBOX_PARALLEL)
 
     async def one(task: BenchmarkTask, answer: Answer) -> TaskScore:
@@ -86,7 +89,8 @@ async def score_tasks(tasks: list[BenchmarkTask], answers: list[Answer], config:
         code = "\n\n".join(code_blocks(answer.text)) if task.checks.python_tests else ""
         if code:
             async with sandbox:
-                run = await asyncio.to_thread(run_python_tests, code, task.checks.python_tests or "", limits)
+                run = await asyncio.to_thread(run_python_tests, code, task.checks.python_tests or "", limits,
+                                              runner=runner)
             passed, detail = run.passed, run.detail
         score = score_task(task, answer.text, config.scoring, tests_passed=passed)
         if detail:
@@ -99,12 +103,12 @@ async def score_tasks(tasks: list[BenchmarkTask], answers: list[Answer], config:
 
 
 async def assess(client: ChatClient, tasks: list[BenchmarkTask], examples: list[HeldOut], config: DomainConfig, *,
-                 max_tokens: int = 1024) -> Assessment:
-    """Answer every task and held-out prompt with `client`, then score them."""
+                 runner: CodeRunner, max_tokens: int = 1024) -> Assessment:
+    """Answer every task and held-out prompt with `client`, then score them (answers' code runs in `runner`)."""
     conversations = [task_messages(t, config) for t in tasks] + [e.messages for e in examples]
     answers = await answer_all(client, conversations, max_tokens=max_tokens)
     task_answers, example_answers = answers[: len(tasks)], answers[len(tasks):]
-    scores = await score_tasks(tasks, task_answers, config)
+    scores = await score_tasks(tasks, task_answers, config, runner)
     sims = [similarity(a.text, e.reference) for a, e in zip(example_answers, examples)]
     metrics = ModelMetrics(
         **summarize(scores),

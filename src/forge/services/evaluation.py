@@ -112,6 +112,8 @@ async def _evaluate(forge: Forge, config: DomainConfig, tasks: list[BenchmarkTas
     candidate: ChatClient | None = None
     opponent: ChatClient | None = None
     grader: ChatClient | None = None
+    if any(t.checks.python_tests for t in tasks):  # no jail, no verdict: found before any model is called
+        await asyncio.to_thread(forge.code_runner.check)
     try:
         candidate = client_for(forge.settings, model)
         grader = grader_client(forge.settings) if limits.judge else None
@@ -121,9 +123,10 @@ async def _evaluate(forge: Forge, config: DomainConfig, tasks: list[BenchmarkTas
             except ForgeError as exc:
                 notes.append(f"The production model {label(baseline)} cannot be served ({exc}); no regression check.")
                 baseline = None
-        runs = [assess(candidate, tasks, examples, config, max_tokens=limits.max_tokens)]
+        runner = forge.code_runner
+        runs = [assess(candidate, tasks, examples, config, runner=runner, max_tokens=limits.max_tokens)]
         if opponent is not None:
-            runs.append(assess(opponent, tasks, examples, config, max_tokens=limits.max_tokens))
+            runs.append(assess(opponent, tasks, examples, config, runner=runner, max_tokens=limits.max_tokens))
         mine, *theirs = await asyncio.gather(*runs)
         _raise_if_down(label(model), mine, len(tasks) + len(examples))
         other: Assessment | None = theirs[0] if theirs else None
