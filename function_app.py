@@ -12,10 +12,11 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from forge.bootstrap import Forge, bootstrap
+from forge.domain.events import TRAINING_UPDATED
 from forge.services import runs
 from forge.services.training_events import job_for_azureml_event
 from forge.workflow import orchestrator
-from forge.workflow.activities import build_activities
+from forge.workflow.activities import activity_names, build_activities
 from forge.workflow.azure import DurableFunctionsOrchestrations, current_client, df_orchestrator
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)  # Forge checks its own API keys
@@ -57,7 +58,7 @@ def _activity_function(name: str) -> Any:
 
 
 # One activity function per stage, each a thin call into the same bound activities durabletask runs locally.
-for _name in orchestrator.ACTIVITIES:
+for _name in activity_names():
     app.activity_trigger(input_name="payload", activity=_name)(_activity_function(_name))
 
 
@@ -93,5 +94,5 @@ async def eventgrid_training(event: func.EventGridEvent, client: Any) -> None:
         log.info("Event Grid event %s names no Forge job; ignored", event.id)
         return
     delivered = await DurableFunctionsOrchestrations(client).raise_event(
-        job_id, orchestrator.TRAINING_UPDATED, {"source": "eventgrid", "event_id": event.id})
+        job_id, TRAINING_UPDATED, {"source": "eventgrid", "event_id": event.id})
     log.info("training.updated for job %s %s", job_id, "delivered" if delivered else "had no running instance")

@@ -71,3 +71,60 @@ def forge_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatc
 
     yield run
     common.reset()
+
+
+# --- The API, shared by the API tests: a wired Forge, the app served on 127.0.0.1, keys per tenant ------------------
+
+
+@pytest.fixture
+def forge(settings: Settings, storage: Storage):
+    """Forge wired over the session's Azurite (a test module may override it with other settings or fakes)."""
+    from forge.bootstrap import bootstrap
+
+    return bootstrap(settings, storage=storage)
+
+
+@pytest.fixture
+def key(forge, tenant: str) -> str:
+    """A read/write API key of `tenant`."""
+    return forge.storage.keys.create(tenant, "test")[0]
+
+
+@pytest.fixture
+def auth(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
+@pytest.fixture
+def api(forge):
+    """An HTTP client on the API (no engine attached), sending no key unless a test adds one."""
+    import httpx
+
+    from forge.api.app import create_app
+    from forge.api.server import serving
+
+    with serving(create_app(forge)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def keyed_api(api, key: str):
+    """The same client, sending `tenant`'s key on every request."""
+    api.headers["X-API-Key"] = key
+    return api
+
+
+@pytest.fixture
+def engine_api(forge, key: str):
+    """An HTTP client, with `tenant`'s key, on the API with a local engine running the real stages."""
+    import httpx
+
+    from forge.api.app import create_app
+    from forge.api.server import serving
+    from forge.workflow.activities import build_activities
+    from forge.workflow.local import EngineClient, LocalEngine, LocalOrchestrations
+
+    with LocalEngine(build_activities(forge)) as engine:
+        app = create_app(forge, orchestrations=LocalOrchestrations(EngineClient(engine.client)))
+        with serving(app) as url, httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": key}) as client:
+            yield client

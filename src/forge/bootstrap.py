@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Collection
 
 from forge.config import Settings, load_settings
 from forge.domain.domains import DomainConfig
-from forge.domains import load_domains
+from forge.domain_templates import load_domains
 from forge.evaluation.sandbox import CodeRunner
+from forge.providers.registry import Factory
 from forge.storage import Storage, StorageAccount
 from forge.storage.azurite import AzuriteInstance, ManagedAzurite
 from forge.telemetry import configure_telemetry
@@ -21,6 +22,7 @@ class Forge:
     domains: dict[str, DomainConfig]
     azurite: AzuriteInstance | None = None
     code_runner: CodeRunner = None  # type: ignore[assignment]  # unset: chosen from the settings, once
+    training_providers: dict[str, Factory] = field(default_factory=dict)  # beside the built-in ones (tests' fakes)
 
     def __post_init__(self) -> None:
         if self.code_runner is None:
@@ -57,12 +59,14 @@ def connect(settings: Settings) -> tuple[StorageAccount, AzuriteInstance | None]
 
 
 def bootstrap(settings: Settings | None = None, *, storage: Storage | None = None,
-              runner: CodeRunner | None = None) -> Forge:
-    """Real adapters by default; tests pass an emulator-backed `storage` or another code `runner`."""
+              runner: CodeRunner | None = None, training_providers: dict[str, Factory] | None = None) -> Forge:
+    """Real adapters by default; tests pass an emulator-backed `storage`, another code `runner`, or fake
+    `training_providers` (by name, beside the built-in ones)."""
     settings = settings or load_settings()
     configure_telemetry(settings)
     azurite = None
     if storage is None:
         account, azurite = connect(settings)
         storage = Storage.open(account)
-    return Forge(settings, storage, load_domains(settings.home), azurite, runner)  # type: ignore[arg-type]
+    return Forge(settings, storage, load_domains(settings.home), azurite, runner,  # type: ignore[arg-type]
+                 dict(training_providers or {}))

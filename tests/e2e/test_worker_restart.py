@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from forge.demo import seed
-from forge.domains import load_domains
+from forge.domain_templates import load_domains
 from forge.services.traces import import_jsonl
 
 BIN = Path(sys.executable).parent

@@ -1,10 +1,7 @@
 """The HTTP API over a real server on 127.0.0.1, backed by Azurite."""
 
-import httpx
 import pytest
 
-from forge.api.app import create_app
-from forge.api.server import serving
 from forge.bootstrap import bootstrap
 from forge.domain.models import JobEvent, new_id
 from tests.factories import chat_record, make_job
@@ -13,17 +10,6 @@ from tests.factories import chat_record, make_job
 @pytest.fixture
 def forge(settings, storage):
     return bootstrap(settings.model_copy(update={"api_max_body_bytes": 64 * 1024}), storage=storage)
-
-
-@pytest.fixture
-def api(forge):
-    with serving(create_app(forge)) as url, httpx.Client(base_url=url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def key(forge, tenant):
-    return forge.storage.keys.create(tenant, "test")[0]
 
 
 def auth(key: str) -> dict[str, str]:

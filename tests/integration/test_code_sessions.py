@@ -10,7 +10,7 @@ import pytest
 from azure.core.credentials import AccessToken
 
 from forge.api.server import serving
-from forge.domains import load_domains
+from forge.domain_templates import load_domains
 from forge.evaluation.benchmarks import load_benchmark
 from forge.evaluation.runner import Answer, score_tasks
 from forge.evaluation.sandbox import SandboxLimits, SandboxUnavailable, run_python_tests

@@ -5,9 +5,9 @@ import re
 
 from forge import tokens
 from forge.domain import pii
-from forge.domains import load_domains
-from forge.services import trace_sources
-from forge.services.curation import Curator, Options
+from forge.domain_templates import load_domains
+from forge.curation import sources as trace_sources
+from forge.curation.curator import Curator, CurationOptions
 from tests.factories import varied_lines, varied_record
 
 MODEL = "gpt-4.1-mini-2025-04-14"
@@ -19,7 +19,7 @@ def run(tmp_path, lines: list[bytes], **options):
     source.write_bytes(b"\n".join(lines) + b"\n")
     domain = load_domains()[options.pop("domain", "coding")]
     encoding = tokens.encoding(tokens.encoding_name_for_model(MODEL), home=tmp_path)
-    curator = Curator(Options(domain=domain, model=MODEL, **options), tmp_path / "out",
+    curator = Curator(CurationOptions(domain=domain, model=MODEL, **options), tmp_path / "out",
                       count=lambda text: len(encoding.encode_ordinary(text)))
     outcome = curator.run(trace_sources.from_file(str(source), tenant="t", domain=domain.name)())
     files = {name: [json.loads(x) for x in (tmp_path / "out" / f"{name}.jsonl").read_text().splitlines()]
@@ -126,7 +126,7 @@ def test_control_tokens_follow_the_domain_policy(tmp_path):
     source = tmp_path / "esc.jsonl"
     source.write_bytes(b"\n".join(lines))
     encoding = tokens.encoding(home=tmp_path)
-    curator = Curator(Options(domain=domain, model=MODEL, valid_share=0), tmp_path / "esc",
+    curator = Curator(CurationOptions(domain=domain, model=MODEL, valid_share=0), tmp_path / "esc",
                       count=lambda t: len(encoding.encode_ordinary(t)))
     curator.run(trace_sources.from_file(str(source), tenant="t", domain="coding")())
     assert "< |endoftext| >" in (tmp_path / "esc" / "train.jsonl").read_text()

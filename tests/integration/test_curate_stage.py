@@ -12,7 +12,7 @@ from forge.bootstrap import bootstrap
 from forge.domain.errors import DatasetInvalid
 from forge.domain.models import new_id
 from forge.domain.traces import parse_record
-from forge.stages.curate import CurateRequest, curate
+from forge.services.curation import CurateRequest, curate
 from tests.factories import varied_record
 
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -106,7 +106,8 @@ def test_unscored_traces_are_graded_once_over_http_and_the_score_is_stored(setti
 
 
 def test_the_activity_notes_the_dataset_on_the_job_and_too_few_examples_is_a_permanent_error(forge, tenant):
-    from forge.stages.curate import CurateActivity, run_curate
+    from forge.stages.curate import Request as CurateActivity
+    from forge.stages.curate import run as run_curate
     from tests.factories import make_job
 
     job = forge.storage.jobs.create(make_job(tenant, settings={"valid_share": 0}))

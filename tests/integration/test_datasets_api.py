@@ -2,32 +2,10 @@
 
 import csv
 import io
-import json
 
-import httpx
-import pytest
 
-from forge.api.app import create_app
-from forge.api.server import serving
-from forge.bootstrap import bootstrap
 from forge.domain.models import new_id
 from tests.factories import varied_lines, varied_record
-
-
-@pytest.fixture
-def forge(settings, storage):
-    return bootstrap(settings, storage=storage)
-
-
-@pytest.fixture
-def api(forge):
-    with serving(create_app(forge)) as url, httpx.Client(base_url=url, timeout=60) as client:
-        yield client
-
-
-@pytest.fixture
-def auth(forge, tenant):
-    return {"X-API-Key": forge.storage.keys.create(tenant, "test")[0]}
 
 
 def test_an_uploaded_jsonl_file_becomes_a_dataset_that_can_be_shown_validated_and_deleted(api, auth):

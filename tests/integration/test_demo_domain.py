@@ -10,7 +10,7 @@ from forge.evaluation.sandbox import run_python_tests
 
 
 def test_the_packaged_demo_benchmark_is_what_the_generator_writes():
-    packaged = resources.files("forge.domains").joinpath("benchmarks/demo.jsonl").read_text().splitlines()
+    packaged = resources.files("forge.domain_templates").joinpath("benchmarks/demo.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in packaged] == list(benchmark_tasks())
 
 

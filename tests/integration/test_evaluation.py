@@ -9,7 +9,7 @@ from forge.bootstrap import bootstrap
 from forge.domain.models import Dataset, JobStatus, ModelStage, Route
 from forge.evaluation.benchmarks import load_benchmark
 from forge.providers.inference import InferenceError
-from forge.stages.evaluate import EvaluateRequest, evaluate
+from forge.services.candidates import EvaluateRequest, evaluate
 from tests.factories import chat_record, make_job, make_model_version
 from tests.fakes.eval_upstream import API_KEY, EvalUpstream
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from forge.domain.errors import DomainNotFound
-from forge.domains import load_domains
+from forge.domain_templates import load_domains
 from forge.services.traces import Reject, count_golden, import_jsonl
 from tests.factories import chat_line
 

@@ -3,19 +3,14 @@ the operator did not open to them, and the public view of a job never shows inte
 
 from datetime import datetime, timezone
 
-import httpx
 import pytest
 
-from forge.api.app import create_app
-from forge.api.server import serving
 from forge.bootstrap import bootstrap
 from forge.config import load_settings
 from forge.domain.errors import Forbidden
 from forge.domain.job_settings import JobSettings
 from forge.domain.models import DistillationJob, JobStatus
 from forge.services.runs import check_request
-from forge.workflow.activities import build_activities
-from forge.workflow.local import EngineClient, LocalEngine, LocalOrchestrations
 
 SMUGGLED = {
     "prepared (train on another tenant's files)": {"config": {"prepared": {"train": "/srv/forge/runs/x/train.jsonl"}}},
@@ -32,13 +27,8 @@ NAMED = {"prepared": "prepared", "golden_new": "golden_new", "event_cursor": "ev
 
 
 @pytest.fixture
-def api(settings, storage, tenant):
-    forge = bootstrap(settings, storage=storage)
-    key = storage.keys.create(tenant, "settings")[0]
-    with LocalEngine(build_activities(forge)) as engine:
-        app = create_app(forge, orchestrations=LocalOrchestrations(EngineClient(engine.client)))
-        with serving(app) as url, httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": key}) as client:
-            yield client
+def api(engine_api):
+    return engine_api
 
 
 @pytest.mark.parametrize("body", SMUGGLED.values(), ids=SMUGGLED.keys())

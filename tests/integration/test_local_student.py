@@ -9,7 +9,7 @@ from forge.bootstrap import bootstrap
 from forge.domain.models import ModelStage
 from forge.providers.inference import InferenceError, answer_text
 from forge.providers.local_model import LocalModelClient
-from forge.stages.evaluate import EvaluateRequest, evaluate
+from forge.services.candidates import EvaluateRequest, evaluate
 from tests.factories import make_job, make_model_version, make_tiny_student
 
 ASK = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "write python code"}],

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from forge.workflow.local import EngineClient, LocalEngine
-from forge.workflow.orchestrator import CANCEL, TRAINING_UPDATED
+from forge.domain.events import CANCEL, TRAINING_UPDATED
 
 
 class Script:

@@ -5,27 +5,16 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-import httpx
 import pytest
 
-from forge.api.app import create_app
-from forge.api.server import serving
-from forge.bootstrap import bootstrap
 from forge.domain.models import Dataset, ModelStage, new_id
-from forge.stages.promote import PromoteRequest, promote
+from forge.services.promotion import PromoteRequest, promote
 from tests.factories import make_job, make_model_version, make_trace
 
 
 @pytest.fixture
-def forge(settings, storage):
-    return bootstrap(settings, storage=storage)
-
-
-@pytest.fixture
-def api(forge, tenant):
-    key = forge.storage.keys.create(tenant, "registry")[0]
-    with serving(create_app(forge)) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as c:
-        yield c
+def api(keyed_api):
+    return keyed_api
 
 
 def stages(forge, tenant) -> dict[str, str]:

@@ -266,9 +266,9 @@ def test_a_promotion_then_a_rollback_through_the_api_leaves_the_previous_product
 
 
 def test_a_students_own_answers_never_become_its_training_data(forge, tenant, call, tmp_path):
-    from forge.domains import load_domains
-    from forge.services import trace_sources
-    from forge.services.curation import Curator, Options
+    from forge.domain_templates import load_domains
+    from forge.curation import sources as trace_sources
+    from forge.curation.curator import Curator, CurationOptions
 
     assert call("question for the teacher", user="gil").headers["x-forge-route"] == "teacher"
     ids = route_to(forge, tenant, production="ft:prod", canary="ft:canary", percent=50)
@@ -279,7 +279,7 @@ def test_a_students_own_answers_never_become_its_training_data(forge, tenant, ca
         assert call(f"question from {user}", user=user).status_code == 200
     recorded = router_traces(forge, tenant, calls + 6)
     assert {t.metadata["route"] for t in recorded} == {"production", "canary", "teacher"}
-    curator = Curator(Options(domain=load_domains()["coding"], model="gpt-4.1-mini-2025-04-14"), tmp_path,
+    curator = Curator(CurationOptions(domain=load_domains()["coding"], model="gpt-4.1-mini-2025-04-14"), tmp_path,
                       count=lambda text: len(text.split()))
     curator.run(trace_sources.stored(forge.storage, tenant, "coding", None, None)())
     reasons = {json.loads(line)["id"]: json.loads(line)["reason"]

@@ -9,18 +9,11 @@ from forge.api.app import create_app
 from forge.api.server import serving
 from forge.bootstrap import bootstrap
 from forge.domain.models import new_id
-from forge.workflow.activities import build_activities
-from forge.workflow.local import EngineClient, LocalEngine, LocalOrchestrations
 
 
 @pytest.fixture
-def api(settings, storage, tenant):
-    forge = bootstrap(settings, storage=storage)
-    key = storage.keys.create(tenant, "runs")[0]
-    with LocalEngine(build_activities(forge)) as engine:
-        app = create_app(forge, orchestrations=LocalOrchestrations(EngineClient(engine.client)))
-        with serving(app) as url, httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": key}) as client:
-            yield client
+def api(engine_api):
+    return engine_api
 
 
 def wait_finished(api, url: str, timeout: float = 60) -> dict:

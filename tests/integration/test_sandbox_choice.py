@@ -17,7 +17,7 @@ from forge.evaluation.sandbox import SandboxLimits, SandboxUnavailable, run_pyth
 from forge.evaluation.sessions import ContainerAppsSessionsRunner
 from forge.evaluation.unjailed import UnjailedRunner
 from forge.services.evaluation import Limits, evaluate_model
-from forge.stages.evaluate import EvaluateRequest, evaluate
+from forge.services.candidates import EvaluateRequest, evaluate
 from tests.factories import make_job, make_model_version, unique_name
 from tests.fakes.eval_upstream import API_KEY, EvalUpstream
 

@@ -5,7 +5,7 @@ import pytest
 
 from forge.domain.errors import AlreadyExists, ConcurrentUpdate, DatasetNotFound, JobNotFound
 from forge.domain.models import Dataset, JobEvent, JobStatus, ModelVersion
-from forge.stages.jobs import WRITE_ATTEMPTS, read_modify_write
+from forge.services.jobs import WRITE_ATTEMPTS, read_modify_write
 from tests.factories import make_job
 
 

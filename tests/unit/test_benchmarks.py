@@ -5,7 +5,7 @@ import json
 import pytest
 
 from forge.domain.benchmarks import BenchmarkInvalid, parse_benchmark
-from forge.domains import load_domains
+from forge.domain_templates import load_domains
 from forge.evaluation.benchmarks import load_benchmark
 from forge.domain.scoring import score_task
 

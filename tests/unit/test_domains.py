@@ -1,7 +1,7 @@
 import pytest
 
 from forge.domain.errors import ConfigError, DomainNotFound
-from forge.domains import get_domain, load_domains
+from forge.domain_templates import get_domain, load_domains
 
 
 def test_the_five_packaged_domains_load_with_prompts_filters_and_weights():

@@ -9,7 +9,7 @@ from forge.domain.errors import InvalidInput
 from forge.domain.models import new_id
 from forge.domain.traces import new_trace_id
 from forge.services.runs import nightly_id
-from forge.stages.curate import dataset_id_for
+from forge.services.curation import dataset_id_for
 from forge.storage.apikeys import hash_key
 from forge.storage.datasets import folder
 

@@ -9,7 +9,7 @@ from forge.domain.errors import ConfigError, InvalidInput
 from forge.domain.models import ModelVersion
 from forge.providers.inference import InferenceError
 from forge.providers.local_model import LocalModelClient, local_path
-from forge.providers.models import client_for, grader_client
+from forge.providers.clients import client_for, grader_client
 from forge.providers.openai_compat import OpenAICompatClient, chat_base_url
 
 

@@ -13,7 +13,7 @@ from forge.api.routes import webhooks
 from forge.api.routes import dashboard, dataset_checks, insights, session
 from forge.bootstrap import Forge
 from forge.services.runs import Orchestrations
-from forge.serving import api as serving
+from forge.api.routes import chat
 
 
 def create_app(forge: Forge, orchestrations: Orchestrations | None = None) -> FastAPI:
@@ -30,6 +30,6 @@ def create_app(forge: Forge, orchestrations: Orchestrations | None = None) -> Fa
         app.include_router(module.router)
     for module in (session, insights, dataset_checks, dashboard):  # the dashboard at / and what only it reads
         app.include_router(module.router)
-    serving.install(app, forge)  # the OpenAI-compatible router: /v1/chat/completions, /v1/models
+    chat.install(app, forge)  # the OpenAI-compatible router: /v1/chat/completions, /v1/models
     app.add_middleware(BodySizeLimit, max_bytes=forge.settings.api_max_body_bytes)
     return app

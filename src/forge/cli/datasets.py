@@ -11,7 +11,7 @@ import typer
 
 from forge.cli.common import err, forge, out
 from forge.services import datasets as service
-from forge.stages.curate import CurateRequest, curate
+from forge.services.curation import CurateRequest, curate
 
 app = typer.Typer(help="Datasets: build them from golden traces, validate files, list and show them.",
                   no_args_is_help=True)

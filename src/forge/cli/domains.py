@@ -8,7 +8,7 @@ import typer
 
 from forge.cli.common import out, reset, settings
 from forge.config import write_setting
-from forge.domains import get_domain, load_domains
+from forge.domain_templates import get_domain, load_domains
 
 app = typer.Typer(help="Domains: coding, legal, healthcare, finance, education, or your own.")
 

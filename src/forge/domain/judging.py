@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from forge.domain.content import content_text
 
 Verdict = Literal["A", "B", "TIE"]
-Outcome = Literal["win", "loss", "tie"]
+JudgeOutcome = Literal["win", "loss", "tie"]
 
 JUDGE_SYSTEM = (
     "You are an impartial judge comparing two assistant answers to the same conversation. Judge correctness first, "
@@ -51,7 +51,7 @@ def parse_verdict(text: str) -> Verdict | None:
     return {"A": "A", "B": "B", "C": "TIE"}[found[-1]]  # type: ignore[return-value]
 
 
-def combine(candidate_first: Verdict | None, candidate_second: Verdict | None) -> Outcome | None:
+def combine(candidate_first: Verdict | None, candidate_second: Verdict | None) -> JudgeOutcome | None:
     """The candidate's outcome over both orders (A = candidate, then B = candidate); None if either is missing."""
     if candidate_first is None or candidate_second is None:
         return None
@@ -59,7 +59,7 @@ def combine(candidate_first: Verdict | None, candidate_second: Verdict | None) -
     return "win" if points > 1 else "loss" if points < 1 else "tie"
 
 
-def tally(opponent: str, outcomes: list[Outcome | None]) -> JudgeSummary:
+def tally(opponent: str, outcomes: list[JudgeOutcome | None]) -> JudgeSummary:
     return JudgeSummary(
         opponent=opponent,
         wins=outcomes.count("win"),

@@ -1,4 +1,4 @@
-"""Benchmark suites: packaged under `forge/domains/benchmarks/<domain>.jsonl`, or the user's own in
+"""Benchmark suites: packaged under `forge/domain_templates/benchmarks/<domain>.jsonl`, or the user's own in
 `$FORGE_HOME/benchmarks/<domain>.jsonl` (which replaces the packaged one)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ def load_benchmark(domain: str, home: Path | None = None) -> list[BenchmarkTask]
     if user is not None and user.is_file():
         with user.open(encoding="utf-8") as lines:
             return parse_benchmark(lines, str(user))
-    packaged = resources.files("forge.domains") / "benchmarks" / f"{domain}.jsonl"
+    packaged = resources.files("forge.domain_templates") / "benchmarks" / f"{domain}.jsonl"
     if not packaged.is_file():
         where = user or Path("$FORGE_HOME/benchmarks") / f"{domain}.jsonl"
         raise BenchmarkInvalid(

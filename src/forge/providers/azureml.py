@@ -16,8 +16,9 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, Serv
 
 from forge.domain.errors import ConfigError
 from forge.providers.lora import metrics_events, trainer_overrides
-from forge.providers.training import (PreparedData, ProviderEvent, ProviderRejected, ProviderUnavailable,
-                                      TrainingRequest, TrainingState, TrainingStatus)
+from forge.providers.training import (DATASET_SHA_TAG, DATASET_TAG, DOMAIN_TAG, JOB_TAG, TENANT_TAG, PreparedData,
+                                      ProviderEvent, ProviderRejected, ProviderUnavailable, TrainingRequest,
+                                      TrainingState, TrainingStatus)
 
 IMAGE_CONFIG = "/app/configs/qwen2.5-0.5b_lora_cuda.yaml"  # in the image; hyperparameters override its keys
 STATES = {
@@ -123,8 +124,8 @@ class AzureMLProvider:
             outputs={"model": Output(type="custom_model", mode="rw_mount", name=f"forge-{request.tenant}-{request.domain}")},
             identity=ManagedIdentityConfiguration(),
             environment_variables={"HF_HUB_DISABLE_TELEMETRY": "1"},
-            tags={"forge_job_id": request.job_id, "forge_tenant": request.tenant, "forge_domain": request.domain,
-                  "forge_dataset": request.dataset_id, "forge_dataset_sha256": request.dataset_sha256},
+            tags={JOB_TAG: request.job_id, TENANT_TAG: request.tenant, DOMAIN_TAG: request.domain,
+                  DATASET_TAG: request.dataset_id, DATASET_SHA_TAG: request.dataset_sha256},
         )
 
     def status(self, provider_job_id: str) -> TrainingStatus:

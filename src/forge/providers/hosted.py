@@ -20,10 +20,10 @@ import openai
 from forge.domain.errors import ConfigError, DatasetNotFound, ForgeError
 from forge.providers.azure_deployments import DEPLOYING, READY, AzureDeployments, deployment_name
 from forge.providers.hosted_events import merge, newer, split_cursor
-from forge.providers.training import (PreparedData, ProviderEvent, ProviderRejected, ProviderUnavailable,
-                                      TrainingRequest, TrainingState, TrainingStatus)
+from forge.providers.training import (DOMAIN_TAG, JOB_TAG, TENANT_TAG, PreparedData, ProviderEvent,
+                                      ProviderRejected, ProviderUnavailable, TrainingRequest, TrainingState,
+                                      TrainingStatus)
 
-JOB_TAG, TENANT_TAG, DOMAIN_TAG = "forge_job_id", "forge_tenant", "forge_domain"
 STATES = {
     "validating_files": TrainingState.QUEUED, "queued": TrainingState.QUEUED, "pending": TrainingState.QUEUED,
     "paused": TrainingState.QUEUED, "running": TrainingState.RUNNING, "pausing": TrainingState.RUNNING,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from forge.domain.judging import JudgeSummary, Outcome, Verdict, combine, judge_messages, parse_verdict, tally
+from forge.domain.judging import JudgeSummary, JudgeOutcome, Verdict, combine, judge_messages, parse_verdict, tally
 from forge.providers.inference import ChatClient, InferenceError, answer_text
 
 
@@ -21,7 +21,7 @@ async def verdict(judge: ChatClient, conversation: list[dict[str, Any]], answer_
 
 
 async def compare(judge: ChatClient, conversation: list[dict[str, Any]], candidate: str | None,
-                  opponent: str | None) -> Outcome | None:
+                  opponent: str | None) -> JudgeOutcome | None:
     """The candidate's outcome against the opponent; a side with no answer (its call failed) loses."""
     if not candidate and not opponent:
         return None

@@ -12,6 +12,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from forge.domain.errors import ForgeError
 
+# The tags (Azure ML run tags, OpenAI job metadata) a provider puts on its job so an event or a listing leads back to
+# Forge's job: written by the providers, read by the services that route their events.
+JOB_TAG = "forge_job_id"
+TENANT_TAG = "forge_tenant"
+DOMAIN_TAG = "forge_domain"
+DATASET_TAG = "forge_dataset"
+DATASET_SHA_TAG = "forge_dataset_sha256"
+
 
 class ProviderRejected(ForgeError):
     """The provider refused the request (a 4xx): the job fails with the provider's own message."""

@@ -1,306 +1,182 @@
-"""The curation core: one streaming pass from traces to train/valid/rejects JSONL files and their stats.
+"""Curating a dataset: golden traces (or a file) → a validated, deduplicated, PII-free dataset in Blob, with
+lineage. Idempotent per job.
 
-Memory is bounded by the batch (`BATCH` traces), the dedup key arrays (8 bytes per kept example, plus 8 per LSH
-band with near-duplicates on) and the histogram; the dataset itself only ever exists in the output files.
+`curate(forge, CurateRequest) -> CurateResult` is the use case the `curate` stage, the CLI and the API call; the
+engine that does the work is `forge.curation`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import heapq
 import json
-from dataclasses import dataclass, field
-from datetime import datetime
+import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterator
 
-import numpy as np
-import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
 
-from forge.domain import chat_format, cost, curation, pii, routing
-from forge.domain.content import content_text
-from forge.domain.dataset_stats import CurationStats
-from forge.domain.dedup import KeyStore, NearDuplicates
-from forge.domain.domains import DomainConfig
-from forge.domain.models import Trace
-from forge.domain.traces import TraceLine, any_float
-from forge.services.trace_sources import Incoming
-
-BATCH = 1024
-FILES = ("train", "valid", "rejects")
-Grade = Callable[[Sequence[Trace | TraceLine]], list[float | None]]
+from forge import tokens
+from forge.bootstrap import Forge
+from forge.domain.dataset_stats import MIN_EXAMPLES, too_few_message
+from forge.domain.errors import AlreadyExists, DatasetInvalid, DomainNotFound
+from forge.domain.models import Dataset, is_golden, new_id
+from forge.domain.traces import split_trace_id
+from forge.curation import sources as trace_sources
+from forge.curation.curator import FILES, Curator, CurationOptions, CurationOutcome, newest_cutoff
+from forge.services.pricing import grader_for, price_table
 
 
-@dataclass
-class Options:
-    domain: DomainConfig
-    model: str  # the student base model: its token limit and price
-    min_score: float = 90.0
-    valid_share: float = 0.1
+class CurateRequest(BaseModel):
+    """What to build from: a tenant's domain, the window of traces (until = the job's cut-off), how to split."""
+
+    tenant: str
+    domain: str
+    job_id: str | None = Field(None, description="Makes the build idempotent: the job's dataset is built once.")
+    since: datetime | None = None
+    until: datetime | None = None
+    max_examples: int | None = Field(None, ge=MIN_EXAMPLES, description="Keep at most this many, newest first.")
+    valid_share: float = Field(0.1, ge=0, le=0.5)
     seed: int = 42
-    require_golden: bool = True  # uploads are curated by hand: only the format, PII and dedup rules apply
-    max_examples: int | None = None
-    prices: cost.PriceTable = field(default_factory=lambda: cost.DEFAULT_PRICES)
+    source_file: str | None = Field(None, description="Read this JSONL file instead of Table storage.")
+    out_dir: str | None = Field(None, description="Also keep train/valid/rejects/stats here.")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone is UTC, as every stored time is."""
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
-@dataclass
-class Outcome:
-    stats: CurationStats
-    files: dict[str, dict[str, Any]]  # name → {"path", "lines", "sha256"}
-    sha256: str  # of the manifest "train <sha>\nvalid <sha>\n": names the dataset's content
-    estimate: cost.CostEstimate
+class CurateResult(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)  # the API speaks camelCase
 
-    def stats_json(self, options: Options) -> dict[str, Any]:
-        s = self.stats
-        return {
-            "counts": s.counts(), "dropped": dict(s.dropped), "pii": dict(s.pii), "tokens": s.tokens.as_dict(),
-            "train_tokens": s.train_tokens[0], "estimate": self.estimate.model_dump(mode="json"),
-            "warnings": s.warnings, "sha256": self.sha256,
-            "files": {k: {"lines": v["lines"], "sha256": v["sha256"]} for k, v in self.files.items()},
-            "options": {"domain": options.domain.name, "model": options.model, "min_score": options.min_score,
-                        "valid_share": options.valid_share, "seed": options.seed,
-                        "max_examples": options.max_examples, "pii_policy": options.domain.pii_policy,
-                        **options.domain.filters.model_dump(exclude={"exclude_patterns"})},
-        }
-
-
-class _Writer:
-    """JSONL lines to a file, hashed and counted as they go."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.handle = open(path, "wb")
-        self.sha = hashlib.sha256()
-        self.lines = 0
-
-    def write(self, record: dict[str, Any]) -> None:
-        line = None
-        if not any_float(record):  # orjson writes floats in another notation (1e16, not 1e+16)
-            try:
-                line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)  # the same bytes as json's, faster
-            except TypeError:  # lone surrogates, integers past 64 bits: json's encoding below decides
-                pass
-        if line is None:
-            line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "replace")
-        self.handle.write(line)
-        self.sha.update(line)
-        self.lines += 1
-
-    def close(self) -> dict[str, Any]:
-        self.handle.close()
-        return {"path": str(self.path), "lines": self.lines, "sha256": self.sha.hexdigest()}
+    dataset_id: str
+    version: int
+    parent_id: str | None
+    sha256: str
+    counts: dict[str, int]
+    dropped: dict[str, int]
+    pii: dict[str, int]
+    train: int
+    valid: int
+    billed_tokens: int
+    epochs: int
+    estimated_cost: float | None
+    currency: str
+    warnings: list[str]
+    reused: bool = False  # True when the job's dataset already existed and was returned as is
 
 
-class Curator:
-    def __init__(self, options: Options, out_dir: Path, *, count: Callable[[str], int], grade: Grade | None = None,
-                 on_graded: Callable[[Trace | TraceLine, float], None] | None = None):
-        self.o = options
-        self.rules = options.domain.filters
-        system_prompt = options.domain.system_prompt
-        system_tokens = count(system_prompt) if system_prompt else 0
-        # Every example opens with the domain's system prompt: count it once, never scan it for PII.
-        self.count = lambda text: system_tokens if text == system_prompt else count(text)
-        self.grade = grade
-        self.on_graded = on_graded
-        self.limit = cost.token_limit(options.model, options.prices)
-        self.stats = CurationStats()
-        self.exact = KeyStore()
-        threshold = self.rules.near_dup_threshold
-        self.near = NearDuplicates(threshold) if threshold else None
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self.out = {name: _Writer(out_dir / f"{name}.jsonl") for name in FILES}
-
-    def run(self, items: Iterable[Incoming], cutoff: datetime | None = None) -> Outcome:
-        """Curate every item; traces older than `cutoff` (the cap's boundary) are skipped as over the cap."""
-        try:
-            batch: list[Incoming] = []
-            for item in items:
-                self.stats.read += 1
-                if item.trace is None:
-                    self._reject(item, item.error.reason if item.error else "invalid", item.error.detail if item.error else "")
-                elif cutoff and item.trace.created_at < cutoff:
-                    self.stats.drop("over_max_examples")
-                else:
-                    batch.append(item)
-                if len(batch) >= BATCH:
-                    self._batch(batch)
-                    batch = []
-            self._batch(batch)
-        finally:
-            files = {name: writer.close() for name, writer in self.out.items()}
-        self.stats.finish()
-        manifest = f"train {files['train']['sha256']}\nvalid {files['valid']['sha256']}\n"
-        estimate = cost.estimate_from_totals(self.stats.train, self.stats.train_tokens[0], self.stats.train_tokens[1],
-                                             self.o.model, prices=self.o.prices, limit=self.limit)
-        return Outcome(self.stats, files, hashlib.sha256(manifest.encode()).hexdigest(), estimate)
-
-    def _batch(self, batch: list[Incoming]) -> None:
-        if not batch:
-            return
-        batch = [i for i in batch if self._passes_rules(i)]
-        if self.grade is not None:
-            self._grade([i.trace for i in batch if i.trace.score is None and i.trace.feedback is None])
-        if self.o.require_golden:
-            batch = [i for i in batch if self._golden(i)]
-        batch = self._unique(batch)
-        formatted = [f for f in (self._format(i) for i in batch) if f is not None]
-        if self.near is not None and formatted:
-            texts = [_dedup_text(example) for _, example, *_ in formatted]
-            checked = self.near.check(texts)
-            for (item, *_), dup in zip(formatted, checked.duplicate):
-                if dup:
-                    self._reject(item, "near_duplicate", "close to an earlier example")
-            formatted = [f for f, dup in zip(formatted, checked.duplicate) if not dup]
-            self.near.keep(checked)
-        for item, example, tokens, per_role in formatted:
-            self._write(item, example, tokens, per_role)
-
-    def _passes_rules(self, item: Incoming) -> bool:
-        trace = item.trace
-        if routing.answered_by_student(trace.metadata):
-            return self._reject(item, "student_answer", "a student model answered this call, not the teacher")
-        if trace.feedback == "rejected":
-            return self._reject(item, "rejected_feedback", "a person rejected this answer")
-        answer = content_text(trace.response.get("content"))
-        prompt = "\n".join(content_text(m.get("content")) for m in trace.messages)
-        reason = curation.rule_violation(answer, prompt, self.rules)
-        return self._reject(item, reason, f"domain rule: {reason}") if reason else True
-
-    def _grade(self, ungraded: list[Trace | TraceLine]) -> None:
-        scores = self.grade(ungraded) if ungraded else []
-        for trace, score in zip(ungraded, scores):
-            if score is None:
-                continue
-            trace.score = score
-            self.stats.graded += 1
-            if self.on_graded is not None:
-                self.on_graded(trace, score)  # stored on the trace: it is never graded twice
-
-    def _golden(self, item: Incoming) -> bool:
-        if item.trace.is_golden(self.o.min_score):
-            return True
-        reason = "unscored" if item.trace.score is None else "below_min_score"
-        return self._reject(item, reason, f"score {item.trace.score} is under {self.o.min_score:g}")
-
-    def _unique(self, batch: list[Incoming]) -> list[Incoming]:
-        keys = np.fromiter((curation.exact_key([*i.trace.messages, i.trace.response]) for i in batch),
-                           dtype=np.uint64, count=len(batch))
-        seen = self.exact.contains(keys)
-        kept, batch_keys = [], set()
-        for item, key, before in zip(batch, keys.tolist(), seen.tolist()):
-            if before or key in batch_keys:
-                self._reject(item, "duplicate", "the same conversation was kept earlier")
-            else:
-                batch_keys.add(key)
-                kept.append(item)
-        self.exact.add(np.fromiter(batch_keys, dtype=np.uint64, count=len(batch_keys)))
-        return kept
-
-    def _format(self, item: Incoming) -> tuple[Incoming, dict[str, Any], int, dict[str, int]] | None:
-        example = chat_format.to_example(item.trace, self.o.domain.system_prompt)
-        found = self._scrub(example)
-        if found is None:
-            return self._reject(item, "pii", "holds personal data or secrets (domain policy: drop)") or None
-        if self._special(example) is None:
-            return self._reject(item, "special_tokens", "holds provider control tokens such as <|endoftext|>") or None
-        problems = chat_format.validate(example)
-        if problems:
-            return self._reject(item, problems[0].code, problems[0].message) or None
-        tokens, per_role = chat_format.count_example_tokens(example, self.count)
-        if tokens > self.limit and self.rules.token_limit_policy == "truncate":
-            example, tokens, per_role = self._truncate(example, tokens, per_role)
-        if tokens > self.limit:
-            return self._reject(item, "over_token_limit", f"{tokens} tokens; {self.o.model} trains on {self.limit}") or None
-        if found:
-            self.stats.redacted_examples += 1
-        return item, example, tokens, per_role
-
-    def _scrub(self, example: dict[str, Any]) -> int | None:
-        """Redact PII in place (count of findings), or None when the domain drops such examples."""
-        total = 0
-        for message in example["messages"]:
-            if not isinstance(message.get("content"), str) or message["content"] == self.o.domain.system_prompt:
-                continue
-            if self.o.domain.pii_policy == "drop":
-                found = pii.find(message["content"])
-                if found:
-                    self.stats.pii.update(found)
-                    return None
-            else:
-                message["content"], found = pii.redact(message["content"])
-                if found:
-                    self.stats.pii.update(found)
-                    total += sum(found.values())
-        return total
-
-    def _special(self, example: dict[str, Any]) -> dict[str, Any] | None:
-        policy = self.rules.special_tokens
-        if policy == "keep":
-            return example
-        for message in example["messages"]:
-            text = message.get("content")
-            if isinstance(text, str) and curation.has_special_tokens(text):
-                if policy == "drop":
-                    return None
-                message["content"] = curation.escape_special_tokens(text)
-        return example
-
-    def _truncate(self, example: dict[str, Any], tokens: int, per_role: dict[str, int]) -> tuple[dict[str, Any], int, dict[str, int]]:
-        """Drop the oldest turns (never the system prompt or the final exchange) until the example fits."""
-        messages = example["messages"]
-        while tokens > self.limit:
-            drop_at = next((i for i, m in enumerate(messages[:-2]) if m.get("role") != "system"), None)
-            if drop_at is None:
-                break
-            messages.pop(drop_at)
-            tokens, per_role = chat_format.count_example_tokens(example, self.count)
-        if tokens <= self.limit:
-            self.stats.truncated_examples += 1
-        return example, tokens, per_role
-
-    def _write(self, item: Incoming, example: dict[str, Any], tokens: int, per_role: dict[str, int]) -> None:
-        trace = item.trace
-        split = curation.split_of(curation.group_key(trace.messages, trace.conversation_id), self.o.seed,
-                                  self.o.valid_share)
-        if self.o.max_examples and self.stats.kept >= self.o.max_examples:
-            self.stats.drop("over_max_examples")
-            return
-        self.out[split].write(example)
-        self.stats.kept += 1
-        roles: dict[str, int] = {}
-        for message in example["messages"]:
-            roles[message["role"]] = roles.get(message["role"], 0) + 1
-        self.stats.tokens.add(tokens, per_role, roles)
-        if split == "train":
-            self.stats.train += 1
-            self.stats.train_tokens[0] += min(tokens, self.limit)
-        else:
-            self.stats.valid += 1
-
-    def _reject(self, item: Incoming, reason: str, detail: str) -> bool:
-        self.stats.drop(reason)
-        record: dict[str, Any] = {"reason": reason, "detail": detail}
-        if item.trace is not None and (item.number is None or item.trace.external_id):
-            # A stored trace is named by its id; a file's line by its own id, if it has one, and its number.
-            record["id"] = item.trace.id if item.number is None else item.trace.external_id
-        if item.number is not None:
-            record["line"] = item.number
-        self.out["rejects"].write(record)
-        return False
+def dataset_id_for(job_id: str) -> str:
+    """The dataset a job builds has an id derived from the job's, so a retried build finds it."""
+    return f"ds-{job_id}"
 
 
-def _dedup_text(example: dict[str, Any]) -> bytes:
-    """Prompt turns and answer, normalised; the system prompt is left out because every example shares it."""
-    parts = [m["content"] for m in example["messages"] if m.get("role") != "system" and isinstance(m.get("content"), str)]
-    return curation.normalise("\n".join(parts)).encode("utf-8", "replace")
+def curate(forge: Forge, request: CurateRequest) -> CurateResult:
+    """Build, store and record one dataset version; DatasetInvalid (nothing stored) when too few examples survive."""
+    if request.domain not in forge.domains:
+        raise DomainNotFound(f"No domain '{request.domain}'. Known domains: {', '.join(sorted(forge.domains))}.")
+    dataset_id = dataset_id_for(request.job_id) if request.job_id else new_id()
+    if request.job_id:
+        existing = forge.storage.datasets.find(request.tenant, dataset_id)
+        if existing is not None:
+            return result_of(existing, reused=True)
+    source = _source(forge, request)
+    cutoff = _cutoff(forge, request, source)
+    if cutoff and not request.source_file:  # Table rows sort by time: older ones are not even read
+        source = trace_sources.stored(forge.storage, request.tenant, request.domain, cutoff, request.until)
+    options = CurationOptions(
+        domain=forge.domains[request.domain], model=forge.settings.student_base_model,
+        min_score=forge.settings.min_score, valid_share=request.valid_share, seed=request.seed,
+        max_examples=request.max_examples, prices=price_table(forge.settings),
+    )
+    with tempfile.TemporaryDirectory(prefix="forge-curate-") as scratch:
+        work = Path(request.out_dir) if request.out_dir else Path(scratch)
+        outcome = build(forge, options, source, work, cutoff=cutoff,
+                        store_scores=request.source_file is None, tenant=request.tenant)
+        if outcome.stats.train < MIN_EXAMPLES:
+            raise DatasetInvalid(too_few_message(outcome.stats.train))
+        return _store(forge, request, dataset_id, outcome, work)
 
 
-def newest_cutoff(times: Iterable[datetime], cap: int) -> datetime | None:
-    """The `cap`-th newest of these times: a build capped at `cap` reads nothing older (O(cap) memory)."""
-    heap: list[datetime] = []
-    for moment in times:
-        if len(heap) < cap:
-            heapq.heappush(heap, moment)
-        elif moment > heap[0]:
-            heapq.heapreplace(heap, moment)
-    return heap[0] if len(heap) >= cap else None
+def build(forge: Forge, options: CurationOptions, source: trace_sources.Source, work: Path, *, cutoff: datetime | None,
+          store_scores: bool, tenant: str) -> CurationOutcome:
+    """Run the streaming core into `work`: train/valid/rejects JSONL and stats.json."""
+    count = tokens.counter_for_model(options.model, home=forge.settings.home, node_modules=forge.settings.node_modules)
+    grader = grader_for(forge.settings, options.domain)
+    on_graded = (lambda trace, score: forge.storage.traces.set_score(tenant, trace.id, score)) if store_scores else None
+    try:
+        curator = Curator(options, work, count=count,
+                          grade=grader.grade if grader else None, on_graded=on_graded)
+        outcome = curator.run(source(), cutoff)
+    finally:
+        if grader is not None:
+            grader.close()
+    (work / "stats.json").write_text(json.dumps(outcome.stats_json(options), indent=2), encoding="utf-8")
+    return outcome
+
+
+def _source(forge: Forge, request: CurateRequest) -> trace_sources.Source:
+    if request.source_file:
+        if not Path(request.source_file).is_file():
+            raise DatasetInvalid(f"No file {request.source_file}; give the path of a JSONL file of traces.")
+        return trace_sources.from_file(request.source_file, tenant=request.tenant, domain=request.domain,
+                                       since=request.since, until=request.until)
+    return trace_sources.stored(forge.storage, request.tenant, request.domain, request.since, request.until)
+
+
+def _cutoff(forge: Forge, request: CurateRequest, source: trace_sources.Source) -> datetime | None:
+    """For a capped build, the time of the cap-th newest golden trace (read without the trace bodies)."""
+    if not request.max_examples:
+        return None
+    min_score = forge.settings.min_score
+    if request.source_file:
+        times: Iterator[datetime] = (i.trace.created_at for i in source()
+                                     if i.trace is not None and i.trace.is_golden(min_score))
+    else:
+        stamps = forge.storage.traces.stamps(request.tenant, domain=request.domain, since=request.since,
+                                             until=request.until)
+        times = (split_trace_id(tid)[1] for tid, score, feedback in stamps if is_golden(score, feedback, min_score))
+    return newest_cutoff(times, request.max_examples)
+
+
+def _store(forge: Forge, request: CurateRequest, dataset_id: str, outcome: CurationOutcome, work: Path) -> CurateResult:
+    return store(forge, tenant=request.tenant, domain=request.domain, dataset_id=dataset_id, outcome=outcome,
+                 work=work, job_id=request.job_id, source="file" if request.source_file else "traces")
+
+
+def store(forge: Forge, *, tenant: str, domain: str, dataset_id: str, outcome: CurationOutcome, work: Path,
+          job_id: str | None = None, source: str = "traces") -> CurateResult:
+    """Upload the four files, then write the record (next version, parent = the domain's latest): a record only
+    ever points at complete files."""
+    blobs = {}
+    for name in (*FILES, "stats"):
+        filename = f"{name}.json" if name == "stats" else f"{name}.jsonl"
+        with open(work / filename, "rb") as data:
+            blobs[name] = forge.storage.datasets.upload(tenant, dataset_id, filename, data)
+    stats = outcome.stats
+    dataset = Dataset(
+        dataset_id=dataset_id, tenant=tenant, domain=domain, job_id=job_id, sha256=outcome.sha256,
+        counts=stats.counts(), dropped=dict(stats.dropped),
+        token_stats={**stats.tokens.as_dict(), "train_tokens": stats.train_tokens[0]}, blobs=blobs,
+        source=source, pii=dict(stats.pii), estimate=outcome.estimate.model_dump(mode="json"),
+        warnings=stats.warnings,
+    )
+    try:
+        dataset = forge.storage.datasets.create_next_version(dataset)
+    except AlreadyExists:  # a concurrent retry of the same job finished first: its record stands
+        return result_of(forge.storage.datasets.get(tenant, dataset_id), reused=True)
+    return result_of(dataset)
+
+
+def result_of(dataset: Dataset, *, reused: bool = False) -> CurateResult:
+    estimate: dict[str, Any] = dataset.estimate
+    return CurateResult(
+        dataset_id=dataset.dataset_id, version=dataset.version, parent_id=dataset.parent_id,
+        sha256=dataset.sha256 or "", counts=dataset.counts, dropped=dataset.dropped, pii=dataset.pii,
+        train=dataset.counts.get("train", 0), valid=dataset.counts.get("valid", 0),
+        billed_tokens=estimate.get("billed_tokens", 0), epochs=estimate.get("epochs", 0),
+        estimated_cost=estimate.get("cost"), currency=estimate.get("currency", "USD"),
+        warnings=dataset.warnings, reused=reused,
+    )

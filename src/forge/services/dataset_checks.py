@@ -11,8 +11,8 @@ from forge import tokens
 from forge.bootstrap import Forge
 from forge.domain.dataset_stats import MIN_EXAMPLES, too_few_message
 from forge.domain.errors import DatasetNotFound, DomainNotFound, InvalidInput
-from forge.services import trace_sources
-from forge.services.curation import Curator, Options
+from forge.curation import sources as trace_sources
+from forge.curation.curator import Curator, CurationOptions
 from forge.services.datasets import UPLOAD_FORMATS, get
 from forge.services.pricing import price_table
 
@@ -28,7 +28,7 @@ def check_upload(forge: Forge, tenant: str, domain: str, data: IO[bytes], fmt: s
         raise DomainNotFound(f"No domain '{domain}'. Known domains: {', '.join(sorted(forge.domains))}.")
     settings = forge.settings
     # The same options an upload is curated with (services.datasets.upload), without a grader: uploads need none.
-    options = Options(domain=forge.domains[domain], model=settings.student_base_model, min_score=settings.min_score,
+    options = CurationOptions(domain=forge.domains[domain], model=settings.student_base_model, min_score=settings.min_score,
                       valid_share=valid_share, seed=seed, require_golden=False, prices=price_table(settings))
     count = tokens.counter_for_model(options.model, home=settings.home, node_modules=settings.node_modules)
     with tempfile.TemporaryDirectory(prefix="forge-check-") as scratch:

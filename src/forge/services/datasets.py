@@ -14,10 +14,10 @@ from forge.domain import chat_format, cost, curation
 from forge.domain.dataset_stats import MIN_EXAMPLES, too_few_message
 from forge.domain.errors import DatasetInvalid, DatasetNotFound, DomainNotFound, InvalidInput
 from forge.domain.models import Dataset, new_id, utcnow
-from forge.services import trace_sources
-from forge.services.curation import Options
+from forge.curation import sources as trace_sources
+from forge.curation.curator import CurationOptions
 from forge.services.pricing import price_table
-from forge.stages.curate import CurateResult, build, store
+from forge.services.curation import CurateResult, build, store
 from forge.storage.tables import Page
 
 UPLOAD_FORMATS = ("jsonl", "csv", "json")
@@ -150,7 +150,7 @@ def upload(forge: Forge, tenant: str, domain: str, data: IO[bytes], fmt: str, *,
         raise InvalidInput(f"Unknown format '{fmt}'; upload one of {', '.join(UPLOAD_FORMATS)}.")
     if domain not in forge.domains:
         raise DomainNotFound(f"No domain '{domain}'. Known domains: {', '.join(sorted(forge.domains))}.")
-    options = Options(domain=forge.domains[domain], model=forge.settings.student_base_model,
+    options = CurationOptions(domain=forge.domains[domain], model=forge.settings.student_base_model,
                       min_score=forge.settings.min_score, valid_share=valid_share, seed=seed, require_golden=False,
                       prices=price_table(forge.settings))
     source = lambda: trace_sources.parse_upload(data, fmt, tenant=tenant, domain=domain)  # noqa: E731 (read once)

@@ -14,11 +14,11 @@ from forge.bootstrap import Forge
 from forge.domain import chat_format, cost
 from forge.domain.errors import DatasetInvalid, ForgeError, InvalidInput
 from forge.providers.training import TrainingRequest
-from forge.services import trace_sources
+from forge.curation import sources as trace_sources
 from forge.services.datasets import get as get_dataset
 from forge.services.datasets import validate_lines
 from forge.services.pricing import price_table
-from forge.stages.jobs import record, update_job
+from forge.services.jobs import record, update_job
 
 NOT_BLOCKING = ("over_token_limit", "too_few_examples")  # billed up to the limit; too few is the provider's call
 

@@ -20,7 +20,7 @@ from forge.evaluation.benchmarks import load_benchmark
 from forge.evaluation.runner import Assessment, HeldOut, assess, held_out, task_messages
 from forge.providers.inference import ChatClient, InferenceError
 from forge.providers.judge import head_to_head
-from forge.providers.models import client_for, grader_client
+from forge.providers.clients import client_for, grader_client
 
 Model = ModelVersion | str
 _ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")

@@ -12,8 +12,10 @@ from forge.domain.errors import AlreadyExists, Forbidden, ForgeError, InvalidInp
 from forge.domain.job_settings import OPENAI_HYPERPARAMETERS, JobSettings, tenant_base_model_problem
 from forge.domain.models import DistillationJob, JobStatus, new_id
 from forge.services.traces import count_golden
-from forge.stages.gather import watermark
-from forge.workflow.orchestrator import CANCEL, TRAINING_UPDATED
+from forge.services.gathering import watermark
+from forge.services.notifications import NotifyRequest, notify
+from forge.services.training import PollRequest, cancel_training
+from forge.domain.events import CANCEL, TRAINING_UPDATED
 
 UNFINISHED = [s for s in JobStatus if not s.finished]
 
@@ -109,10 +111,6 @@ async def cancel(forge: Forge, engine: Orchestrations | None, tenant: str, job_i
         raise JobFinished(f"Job {job_id} already ended {job.status.value}; there is nothing to cancel.")
     if engine is not None and await engine.raise_event(job_id, CANCEL):
         return job
-    from forge.stages.cancel import cancel_training
-    from forge.stages.notify import NotifyRequest, notify
-    from forge.stages.poll import PollRequest
-
     base = {"tenant": tenant, "domain": job.domain, "job_id": job_id, "provider": job.provider or "local"}
     if job.provider_job_id:
         cancel_training(forge, PollRequest(**base))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-JOB_TAG = "forge_job_id"
-TENANT_TAG = "forge_tenant"
+from forge.providers.training import JOB_TAG, TENANT_TAG
 
 
 def job_for_azureml_event(data: Any) -> str | None:

@@ -20,7 +20,7 @@ from forge.domain.models import JobEvent
 from forge.services.runs import Orchestrations, tenants
 from forge.services.training_events import job_for_azureml_event, tenant_for_azureml_event
 from forge.storage.webhooks import WebhookDeliveries
-from forge.workflow.orchestrator import TRAINING_UPDATED
+from forge.domain.events import TRAINING_UPDATED
 
 KEY_HEADER = "x-forge-webhook-key"
 FINE_TUNING_EVENT = "fine_tuning.job."

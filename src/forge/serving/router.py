@@ -238,7 +238,7 @@ class Router:
         return Plan(route, versions)
 
     def _default_client(self, model: ModelVersion | str) -> ChatClient:
-        from forge.providers.models import client_for
+        from forge.providers.clients import client_for
 
         shared = {"concurrency": self.settings.router_concurrency, "transport": self._transport}
         if isinstance(model, str):

@@ -12,13 +12,11 @@ from typing import Any, Generator
 
 from pydantic import BaseModel, Field
 
+from forge.domain.events import CANCEL, TRAINING_UPDATED
 from forge.workflow.flow import Flow, Retry
 
 NAME = "distill"
-TRAINING_UPDATED = "training.updated"
-CANCEL = "cancel"
 ACTIVITY_RETRY = Retry(attempts=4, first_s=2.0, backoff=2.0, max_s=60.0)
-ACTIVITIES = ("gather", "curate", "upload", "train", "poll", "cancel_training", "evaluate", "promote", "notify")
 
 
 class DistillInput(BaseModel):

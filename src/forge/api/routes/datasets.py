@@ -14,7 +14,7 @@ from forge.api.auth import ForgeDep, Reader, Writer
 from forge.api.ids import DatasetId, DomainName, JobId
 from forge.domain.errors import InvalidInput
 from forge.services import datasets as service
-from forge.stages.curate import CurateRequest, curate
+from forge.services.curation import CurateRequest, curate
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
