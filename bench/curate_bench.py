@@ -74,15 +74,15 @@ def make_file(path: Path, n: int, seed: int = 7) -> None:
 
 def run_forge(path: str, out: str, near_dup: bool) -> dict:
     from forge import tokens
-    from forge.domains import load_domains
-    from forge.services.curation import Curator, Options
-    from forge.services.trace_sources import from_file
+    from forge.domain_templates import load_domains
+    from forge.curation.curator import Curator, CurationOptions
+    from forge.curation.sources import from_file
 
     domain = load_domains()["coding"]
     if not near_dup:
         domain = domain.model_copy(update={"filters": domain.filters.model_copy(update={"near_dup_threshold": None})})
     count = tokens.counter_for_model(MODEL, home=Path(out) / "home")
-    curator = Curator(Options(domain=domain, model=MODEL), Path(out), count=count)
+    curator = Curator(CurationOptions(domain=domain, model=MODEL), Path(out), count=count)
     outcome = curator.run(from_file(path, tenant="bench", domain="coding")())
     return {"kept": outcome.stats.kept, "dropped": sum(outcome.stats.dropped.values())}
 
@@ -91,7 +91,7 @@ def run_datasets(path: str, out: str) -> dict:
     from datasets import disable_progress_bars, load_dataset
 
     from forge.domain.curation import exact_key, rule_violation
-    from forge.domains import load_domains
+    from forge.domain_templates import load_domains
 
     disable_progress_bars()
     domain = load_domains()["coding"]

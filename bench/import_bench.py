@@ -50,7 +50,7 @@ def make_file(path: Path, lines: int, seed: int = 1) -> int:
 def child(mode: str, path: str, connection: str) -> None:
     from forge.domain.models import utcnow
     from forge.domain.traces import InvalidTrace, parse_line
-    from forge.domains import load_domains
+    from forge.domain_templates import load_domains
     from forge.services.traces import import_jsonl
     from forge.storage import Storage, StorageAccount
 
