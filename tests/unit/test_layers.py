@@ -87,3 +87,18 @@ def test_a_back_edge_is_caught(tmp_path: Path):
 def test_every_layer_names_a_package_that_exists(names: set[str]):
     present = {p.name for p in SRC.iterdir() if p.is_dir()} | {p.stem for p in SRC.glob("*.py")}
     assert names & present, f"none of {sorted(names)} exists under src/forge"
+
+
+def test_readme_and_docs_link_only_to_files_inside_the_repository():
+    import re
+
+    root = SRC.parents[1]
+    broken = []
+    for doc in [root / "README.md", root / "DEVELOPERS.md", *sorted((root / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)", doc.read_text(encoding="utf-8")):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            resolved = (doc.parent / target).resolve()
+            if not resolved.is_relative_to(root.resolve()) or not resolved.exists():
+                broken.append(f"{doc.relative_to(root)} → {target}")
+    assert not broken, f"links that leave the repository or lead nowhere: {broken}"
