@@ -6,9 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.forge-installed
 
-.PHONY: setup test demo bench clean bubblewrap
+.PHONY: setup test demo bench clean bubblewrap chromium screenshots
 
-setup: bubblewrap $(STAMP) node_modules/.package-lock.json
+setup: bubblewrap chromium $(STAMP) node_modules/.package-lock.json
 
 # Model-written benchmark code runs in a bubblewrap jail (docs/sandbox.md). Installed here when missing and root
 # can; otherwise setup stops with the command. macOS has none: see FORGE_SANDBOX_UNJAILED in docs/sandbox.md.
@@ -20,6 +20,19 @@ bubblewrap:
 	      || { echo "apt-get could not install bubblewrap; run:  apt-get install -y bubblewrap" >&2; exit 1; }; \
 	  else \
 	    echo "bubblewrap (the code sandbox) is missing; install it:  sudo apt-get install -y bubblewrap" >&2; \
+	    exit 1; \
+	  fi; }
+
+# The dashboard's browser tests drive Debian's chromium through Playwright (tests/browser); Playwright's own browser
+# download is never used. Installed here when missing and root can; otherwise setup stops with the command.
+chromium:
+	@command -v chromium >/dev/null || [ "$$(uname -s)" != Linux ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (the dashboard's browser tests)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+	      || { echo "apt-get could not install chromium; run:  apt-get install -y chromium" >&2; exit 1; }; \
+	  else \
+	    echo "chromium (the dashboard's browser tests) is missing; install it:  sudo apt-get install -y chromium" >&2; \
 	    exit 1; \
 	  fi; }
 
@@ -42,6 +55,10 @@ test: setup
 
 demo: setup
 	$(VENV)/bin/forge demo
+
+# The README's dashboard screenshots (docs/dashboard-*.png), from a real run in a temporary FORGE_HOME.
+screenshots: setup
+	$(PY) -m tests.browser.screenshots
 
 bench: setup
 	$(PY) bench/import_bench.py
