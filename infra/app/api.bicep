@@ -88,6 +88,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
       // Telemetry is sent with the app's Entra token (local auth is disabled on the component).
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+      // `/` is Forge's dashboard, not the Functions host's default home page.
+      AzureWebJobsDisableHomepage: 'true'
     })
   }
 }
