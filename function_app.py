@@ -10,14 +10,17 @@ from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from azurefunctions.extensions.http.fastapi import Request, Response  # HTTP streams: the worker serves FastAPI
 
 from forge.bootstrap import Forge, bootstrap
-from forge.domain.events import TRAINING_UPDATED
-from forge.services import runs
-from forge.services.training_events import job_for_azureml_event
+from forge.domain.webhooks import GridEvent
+from forge.services import capture, runs, webhooks
+from forge.services.reconcile import reconcile
+from forge.storage.capture import QUEUE as CAPTURE_QUEUE, Incoming
 from forge.workflow import orchestrator
 from forge.workflow.activities import activity_names, build_activities
-from forge.workflow.azure import DurableFunctionsOrchestrations, current_client, df_orchestrator
+from forge.workflow.azure import DurableFunctionsOrchestrations, df_orchestrator, using_client
+from forge.api.functions_http import AppResponse
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)  # Forge checks its own API keys
 log = logging.getLogger("forge.functions")
@@ -34,10 +37,10 @@ def activities() -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=1)
-def asgi() -> func.AsgiMiddleware:
+def asgi() -> Any:
     from forge.api.app import create_app
 
-    return func.AsgiMiddleware(create_app(forge(), orchestrations=DurableFunctionsOrchestrations()))
+    return create_app(forge(), orchestrations=DurableFunctionsOrchestrations())
 
 
 def run_activity(name: str, payload: Any) -> dict[str, Any]:
@@ -76,23 +79,40 @@ async def nightly(timer: func.TimerRequest, client: Any) -> None:
 
 @app.route(route="{*route}", methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"])
 @app.durable_client_input(client_name="client")
-async def http(req: func.HttpRequest, client: Any) -> func.HttpResponse:
-    """The FastAPI app (API, router, webhooks) behind one catch-all route; host.json's route prefix is empty."""
-    token = current_client.set(client)
-    try:
-        return await asgi().handle_async(req)
-    finally:
-        current_client.reset(token)
+async def http(req: Request, client: Any) -> Response:
+    """The FastAPI app (API, router, webhooks) behind one catch-all route; host.json's route prefix is empty.
+
+    Through the HTTP streams feature: the worker's server sends the returned response, which is the app itself
+    answering `req`, so SSE chunks and large bodies stream (api/functions_http.py)."""
+    return AppResponse(asgi(), req, around=lambda: using_client(client))
 
 
 @app.event_grid_trigger(arg_name="event")
 @app.durable_client_input(client_name="client")
 async def eventgrid_training(event: func.EventGridEvent, client: Any) -> None:
-    """Azure ML `RunStatusChanged` → `training.updated` on the job's orchestration (it then polls)."""
-    job_id = job_for_azureml_event(event.get_json())
-    if job_id is None:
-        log.info("Event Grid event %s names no Forge job; ignored", event.id)
-        return
-    delivered = await DurableFunctionsOrchestrations(client).raise_event(
-        job_id, TRAINING_UPDATED, {"source": "eventgrid", "event_id": event.id})
-    log.info("training.updated for job %s %s", job_id, "delivered" if delivered else "had no running instance")
+    """Azure ML `RunStatusChanged` → the same service as the HTTP webhook: the delivery claimed once, recorded on
+    its job as `training.webhook`, `training.updated` raised on its run (which then polls)."""
+    counts = await webhooks.grid_delivery(forge(), DurableFunctionsOrchestrations(client),
+                                          [GridEvent(event.id, event.event_type, event.get_json())])
+    log.info("Event Grid event %s: %s", event.id, counts)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=CAPTURE_QUEUE, connection="AzureWebJobsStorage")
+def capture_traces(msg: func.QueueMessage) -> None:
+    """One captured router call → its trace (services/capture.py, as `forge worker` drains it locally). Raising
+    leaves the message for the host's retry; what can never be written is set aside with its reason instead."""
+    message = Incoming(msg.id, msg.get_body(), msg.dequeue_count or 1)
+    done = capture.handle(forge(), [message])
+    if done.retry:
+        raise RuntimeError(f"capture message {msg.id} not written yet (storage unreachable); the host retries it")
+
+
+@app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
+@app.durable_client_input(client_name="client")
+async def reconcile_jobs(timer: func.TimerRequest, client: Any) -> None:
+    """Every 5 minutes: unfinished jobs whose run is missing, ended or stuck are resumed or failed with a reason,
+    and due notifications are retried (services/reconcile.py, as `forge worker` does it locally)."""
+    done = await reconcile(forge(), DurableFunctionsOrchestrations(client), runs.tenants(forge()),
+                           datetime.now(timezone.utc))
+    log.info("reconciled: resumed %s, failed %s, %d notifications delivered", done.resumed, done.failed,
+             done.notified)

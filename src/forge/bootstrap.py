@@ -53,7 +53,8 @@ def connect(settings: Settings) -> tuple[StorageAccount, AzuriteInstance | None]
     if settings.storage_connection is not None:
         return StorageAccount.from_connection_string(settings.storage_connection.get_secret_value()), None
     if settings.storage_table_url and settings.storage_blob_url:
-        return StorageAccount.from_urls(settings.storage_table_url, settings.storage_blob_url), None
+        return StorageAccount.from_urls(settings.storage_table_url, settings.storage_blob_url,
+                                        queue_url=settings.storage_queue_url), None
     instance = ManagedAzurite(settings.home, settings.node_modules).ensure()
     return StorageAccount.from_connection_string(instance.connection_string), instance
 

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     notify_url: str | None = Field(None, description="POSTed a JSON summary when a job finishes.")
     # LoRA training (issue 4): forge-trainer on this machine (provider `local`) or as an Azure ML job (`azureml`).
     trainer_command: str | None = Field(None, description="Command that runs forge-trainer; unset: the venv's.")
+    # Issue 16: notifications are retried until accepted; Event Grid gets CloudEvents (the app's identity in Azure).
+    notify_eventgrid_endpoint: str | None = Field(None, description="Event Grid topic endpoint for job CloudEvents.")
+    notify_eventgrid_key: SecretStr | None = Field(None, description="Topic access key; unset: Entra ID.")
+    activity_budget_s: float = Field(300.0, gt=0, le=3600, description="Longest one activity may run.")
+    storage_queue_url: str | None = Field(None, description="Queue account URL, used with DefaultAzureCredential.")
+    router_capture: bool = Field(True, description="Record router calls as traces (through the capture queue).")
     local_trainer_config: Path | None = Field(None, description="forge-trainer YAML the local provider starts from.")
     azureml_subscription_id: str | None = None
     azureml_resource_group: str | None = None

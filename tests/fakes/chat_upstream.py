@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import zlib
 from typing import Any, AsyncIterator
@@ -17,7 +18,10 @@ API_KEY = "sk-fake-upstream"
 
 
 class ChatUpstream:
-    def __init__(self, *, latency_s: float = 0.0, jitter_s: float = 0.0, hang_s: float = 30.0, record: bool = True):
+    def __init__(self, *, latency_s: float = 0.0, jitter_s: float = 0.0, hang_s: float = 30.0, record: bool = True,
+                 hold: threading.Event | None = None):
+        self.hold = hold  # set: a stream sends its first chunk, then the rest only once the event is set
+        self.streams_finished = 0
         self.latency_s = latency_s
         self.jitter_s = jitter_s  # model time varies: each answer takes latency_s ± jitter_s, fixed per `user`
         self.hang_s = hang_s
@@ -58,11 +62,14 @@ class ChatUpstream:
         })
 
     async def _chunks(self, model: str, text: str, usage: dict[str, Any] | None) -> AsyncIterator[bytes]:
-        for chunk in stream_chunks(model, text, usage):
+        for i, chunk in enumerate(stream_chunks(model, text, usage)):
             yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
             if "midstream" in model:
                 raise RuntimeError("stream broken on purpose")
+            if i == 0 and self.hold is not None:
+                await asyncio.to_thread(self.hold.wait, 30)
         yield b"data: [DONE]\n\n"
+        self.streams_finished += 1
 
 
 def stream_chunks(model: str, text: str, usage: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import pytest
 from forge.api.app import create_app
 from forge.api.server import serving
 from forge.bootstrap import bootstrap
+from forge.services.capture import drain_once
 from forge.storage.traces import TraceRepository
 from tests.factories import make_model_version
 from tests.fakes.chat_upstream import API_KEY, ChatUpstream, stream_chunks
@@ -74,8 +75,10 @@ def route_to(forge, tenant, *, production=None, canary=None, percent=0.0, sticky
 
 
 def router_traces(forge, tenant, expected, timeout_s=20.0):
+    """The tenant's router traces once the capture queue is drained (as `forge worker` drains it)."""
     deadline = time.monotonic() + timeout_s
     while True:
+        drain_once(forge)
         found = [t for t in forge.storage.traces.scan(tenant, domain="coding") if t.source == "router"]
         if len(found) >= expected or time.monotonic() > deadline:
             return found
@@ -187,20 +190,28 @@ def test_a_stream_that_breaks_after_its_first_chunk_ends_with_an_error_event(for
     assert received[-1]["error"]["code"] == "upstream_error"
 
 
-def test_a_broken_trace_store_does_not_break_calls(forge, key):
-    broken = TraceRepository(forge.storage.account)
-    broken.table.client = forge.storage.account.tables.get_table_client("tabledeletedbyanoperator")
-    app = create_app(bootstrap(forge.settings, storage=dataclasses.replace(forge.storage, traces=broken)))
+def test_an_unreachable_capture_queue_does_not_break_calls_and_its_traces_are_held_until_it_is_back(forge, key,
+                                                                                                    tenant):
+    from azure.storage.queue import QueueServiceClient
+
+    from forge.api.server import free_port
+
+    working = forge.storage.account
+    dead = QueueServiceClient(f"http://127.0.0.1:{free_port()}/devstoreaccount1", credential=working.queues.credential)
+    broken = dataclasses.replace(forge.storage, account=dataclasses.replace(working, queues=dead))
+    app = create_app(bootstrap(forge.settings, storage=broken))
     with serving(app) as base, httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
-        for i in range(20):
+        for i in range(5):
             response = client.post("/v1/chat/completions", json={
                 "model": "forge:coding", "messages": [{"role": "user", "content": f"q{i}"}]})
             assert response.status_code == 200
-        stats = app.state.chat_router.recorder.stats
+        recorder = app.state.chat_router.recorder
+        assert (recorder.stats.captured, recorder.stats.deferred, recorder.stats.waiting) == (0, 5, 5)
+        recorder._storage = forge.storage  # the queue is back
         deadline = time.monotonic() + 20
-        while stats.failed < 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    assert (stats.failed, stats.recorded) == (20, 0)
+        while recorder.stats.waiting and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert len(router_traces(forge, tenant, 5)) == 5
 
 
 def test_an_unknown_alias_is_a_404_and_a_malformed_body_a_400_in_openai_shape(call):

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from forge.cli.common import forge, out
 from forge.domain.job_settings import JobSettings
 from forge.domain.models import DistillationJob
-from forge.services import runs
+from forge.services import capture, runs
 from forge.services.traces import count_golden
 from forge.workflow.worker import Worker, engine_for, running_worker
 
@@ -100,6 +100,7 @@ def status(tenant: Optional[str] = typer.Option(None)) -> None:
         canary = f", canary {route.canary_model} at {route.canary_percent:g}%" if route.canary_model else ""
         out.print(f"  {domain:<11} traces {counts.total:>7}  golden {counts.golden:>7}  serving {live}{canary}",
                   markup=False)
+    _capture_status(f, tenant)
     jobs = list(f.storage.jobs.scan(tenant))[-5:]
     out.print("Recent jobs:" if jobs else "No jobs yet.")
     for job in jobs:
@@ -110,6 +111,21 @@ def status(tenant: Optional[str] = typer.Option(None)) -> None:
         score = model.metrics.get("score")
         shown = f"{score:.1f}" if isinstance(score, (int, float)) else "-"
         out.print(f"  {model.version_id}  {model.domain:<11} {model.stage.value:<10} score {shown}", markup=False)
+
+
+def _capture_status(f, tenant: str) -> None:
+    """The router's capture: what was captured, written and poisoned today, and how far the drainer lags."""
+    try:
+        shown = capture.status(f, tenant)
+    except Exception as exc:  # status still shows the rest
+        out.print(f"Trace capture: unknown ({type(exc).__name__})", markup=False)
+        return
+    today, queue = shown["today"], shown["queue"]
+    lag = "none" if queue["lagSeconds"] is None else f"{queue['lagSeconds']:.0f} s"
+    out.print(f"Trace capture today: captured {today['captured']}, written {today['written']}, poisoned "
+              f"{today['poisoned']}; waiting {queue['waiting']}, lag {lag}", markup=False)
+    for poisoned in shown["recentlyPoisoned"]:
+        out.print(f"  poisoned {poisoned['messageId']} at {poisoned['at']}: {poisoned['reason']}", markup=False)
 
 
 def job_settings(config: dict) -> JobSettings:

@@ -131,6 +131,7 @@ class JobState(BaseModel):
     prepared: dict[str, Any] | None = None  # where the provider reads the dataset (paths, file ids, URIs)
     event_cursor: str | None = None  # the provider's last copied event
     training: dict[str, Any] = Field(default_factory=dict)  # state, progress, trained tokens, last loss
+    resumes: int = 0  # times the reconciler started the run again after its orchestration went missing
 
 
 def split_legacy_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str | None]:

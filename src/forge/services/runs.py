@@ -28,6 +28,12 @@ class Orchestrations(Protocol):
     async def raise_event(self, instance_id: str, name: str, data: Any = None) -> bool: ...
 
 
+    async def state(self, instance_id: str) -> str | None:
+        """running, completed, failed or terminated; None when the engine has no such instance."""
+        ...
+
+    async def terminate(self, instance_id: str, reason: str) -> None: ...
+
 class EngineUnavailable(ForgeError):
     status = 503
     title = "No orchestration engine"
@@ -99,8 +105,10 @@ async def trigger(
     try:
         job = forge.storage.jobs.create(job)
     except AlreadyExists:
-        return forge.storage.jobs.get(tenant, job.job_id), False
-    started = await engine.start(job_input(forge, job))
+        # A retried trigger (a nightly fire after a failed start) starts the stored job if nothing runs it.
+        job = forge.storage.jobs.get(tenant, job.job_id)
+        return job, (not job.status.finished and await engine.start(job_input(forge, job)))
+    started = await engine.start(job_input(forge, job))  # raises when the engine did not take it
     return job, started
 
 

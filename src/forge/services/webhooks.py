@@ -64,6 +64,12 @@ async def eventgrid_delivery(forge: Forge, engine: Orchestrations | None, key: s
             if not code:
                 raise InvalidInput("The subscription validation event has no data.validationCode.")
             return {"validationResponse": code}
+    return await grid_delivery(forge, engine, events)
+
+
+async def grid_delivery(forge: Forge, engine: Orchestrations | None, events: list[rules.GridEvent]) -> dict[str, int]:
+    """Authenticated Event Grid events (the HTTP webhook after its key, or the Functions Event Grid trigger):
+    each delivery claimed once, recorded on its job, and raised on the job's run."""
     counts = {"accepted": 0, "duplicates": 0, "ignored": 0}
     deliveries = WebhookDeliveries(forge.storage.account)
     for event in events:

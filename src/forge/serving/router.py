@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping
 
@@ -17,6 +18,7 @@ from forge.config import Settings
 from forge.domain import routing
 from forge.domain.errors import ForgeError, ModelNotFound
 from forge.domain.models import ApiKey, ModelVersion, Route, utcnow
+from forge.domain.traces import new_trace_id
 from forge.providers.inference import ChatClient, InferenceError
 from forge.serving import streams
 from forge.serving.cache import TtlCache
@@ -46,6 +48,11 @@ class Target:
     user: str | None
     conversation_id: str | None
 
+    created: datetime = field(default_factory=utcnow)  # when the call began: its trace id's time
+    trace_id: str = ""  # the request id, minted with the call: `{domain}.{ULID}`, the trace it becomes
+
+    def __post_init__(self) -> None:
+        self.trace_id = self.trace_id or new_trace_id(self.domain, self.created)
 
 @dataclass
 class Answer:
@@ -76,7 +83,7 @@ class Router:
         key_ttl = settings.api_key_ttl_s
         self.keys: TtlCache[str, ApiKey | None] = TtlCache(storage.keys.authenticate, key_ttl / 2,
                                                            max_age_s=2 * key_ttl, clock=clock)
-        self.recorder = TraceRecorder(storage.traces.add, settings.router_trace_queue)
+        self.recorder = TraceRecorder(storage, settings)  # hands each call to the durable capture queue
 
     async def authenticate(self, key: str | None, scope: str = "write") -> ApiKey:
         if not key:
@@ -101,7 +108,7 @@ class Router:
     async def complete(self, tenant: str, body: dict[str, Any], headers: Mapping[str, str]) -> Answer:
         """A `chat.completion` from the routed model, or from the teacher when the student fails."""
         target = await self.target(tenant, body, headers)
-        started, created = time.perf_counter(), utcnow()
+        started, created = time.perf_counter(), target.created
         arm, reason, answer = target.arm, None, None
         if target.version is not None:
             try:
@@ -113,14 +120,14 @@ class Router:
         if answer is None:
             answer = await self._teacher_call(lambda client: client.complete(body))
         message = ((answer.get("choices") or [{}])[0] or {}).get("message") or {}
-        self._record(tenant, target, arm, reason, body, message, answer.get("usage"), answer.get("model"),
-                     started, created)
+        await self._record(tenant, target, arm, reason, body, message, answer.get("usage"), answer.get("model"),
+                           started, created)
         return Answer(answer, self._headers(target, arm))
 
     async def stream(self, tenant: str, body: dict[str, Any], headers: Mapping[str, str]) -> Stream:
         """SSE bytes passing the upstream's chunks through; fallback is possible until the first chunk arrives."""
         target = await self.target(tenant, body, headers)
-        started, created = time.perf_counter(), utcnow()
+        started, created = time.perf_counter(), target.created
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
         wants_usage = options.get("include_usage") is True
         # Usage is asked for upstream so every trace has token counts; a caller who did not ask never sees it.
@@ -138,7 +145,7 @@ class Router:
         chunks, first = opened
 
         async def relay() -> AsyncIterator[bytes]:
-            assembler, complete = streams.Assembler(), False
+            assembler = streams.Assembler()
             try:
                 chunk = first
                 while chunk is not None:
@@ -146,7 +153,9 @@ class Router:
                     if wants_usage or chunk.get("choices") or not chunk.get("usage"):
                         yield streams.sse(chunk)
                     chunk = await anext(chunks, None)
-                complete = True
+                # Captured before [DONE]: a caller who saw the end of the stream has a trace that is kept.
+                await self._record(tenant, target, arm, reason, body, assembler.message(), assembler.usage,
+                                   assembler.model, started, created)
                 yield streams.DONE
             except Exception as exc:  # mid-stream: too late to fall back, so the caller gets an error event
                 error = exc if isinstance(exc, ForgeError) else RouterError(502, "The model's stream broke off.")
@@ -154,9 +163,6 @@ class Router:
                                              "code": "upstream_error"}})
             finally:
                 await streams.close(chunks)
-                if complete:
-                    self._record(tenant, target, arm, reason, body, assembler.message(), assembler.usage,
-                                 assembler.model, started, created)
 
         return Stream(self._headers(target, arm), relay())
 
@@ -209,14 +215,15 @@ class Router:
             raise RouterError(502, f"The teacher could not answer ({type(exc).__name__}).", code="upstream_error") \
                 from None
 
-    def _record(self, tenant: str, target: Target, arm: str, reason: str | None, body: dict[str, Any],
-                message: dict[str, Any], usage: Any, upstream_model: Any, started: float, created: Any) -> None:
+    async def _record(self, tenant: str, target: Target, arm: str, reason: str | None, body: dict[str, Any],
+                      message: dict[str, Any], usage: Any, upstream_model: Any, started: float, created: Any) -> None:
         metadata: dict[str, Any] = {"route": arm, "requestedModel": body.get("model"), "upstreamModel": upstream_model}
         if reason:
             metadata.update(fallbackFrom=target.version.version_id if target.version else None, fallbackReason=reason)
         served_by_student = arm in routing.STUDENT_ARMS and target.version is not None
-        self.recorder.record(CallRecord(
-            tenant=tenant, domain=target.domain, created_at=created, request=body, response=message,
+        await self.recorder.record(CallRecord(
+            trace_id=target.trace_id, tenant=tenant, domain=target.domain, created_at=created, request=body,
+            response=message,
             model=target.version.version_id if served_by_student else self.settings.teacher_model,  # type: ignore[union-attr]
             usage=usage if isinstance(usage, dict) else None, latency_ms=(time.perf_counter() - started) * 1000,
             metadata=metadata, user=target.user, conversation_id=target.conversation_id,
@@ -225,7 +232,11 @@ class Router:
     def _headers(self, target: Target, arm: str) -> dict[str, str]:
         served = target.version.version_id if arm in routing.STUDENT_ARMS and target.version else \
             self.settings.teacher_model
-        return {"x-forge-route": arm, "x-forge-model": served}
+        headers = {"x-forge-route": arm, "x-forge-model": served, "x-forge-trace-id": target.trace_id}
+        client = self._clients.get(served) if arm in routing.STUDENT_ARMS else None
+        if getattr(client, "served_by", None):  # a LoRA student: which server answered (llama.cpp, vllm, transformers)
+            headers["x-forge-served-by"] = client.served_by  # type: ignore[union-attr]
+        return headers
 
     def _load_plan(self, key: tuple[str, str]) -> Plan:
         route = self.storage.routes.get(*key)

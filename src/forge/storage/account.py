@@ -8,6 +8,7 @@ from typing import Any
 from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
 
 from forge.domain.errors import StorageUnavailable
 
@@ -20,22 +21,28 @@ EMULATOR_ACCOUNT = "devstoreaccount1"  # Azurite's well-known account
 class StorageAccount:
     tables: TableServiceClient
     blobs: BlobServiceClient
+    queues: QueueServiceClient = None  # type: ignore[assignment]  # the capture queue (storage/capture.py)
 
     @classmethod
     def from_connection_string(cls, connection: str) -> "StorageAccount":
         return cls(
             TableServiceClient.from_connection_string(connection),
             BlobServiceClient.from_connection_string(connection),
+            QueueServiceClient.from_connection_string(connection),
         )
 
     @classmethod
-    def from_urls(cls, table_url: str, blob_url: str, credential: Any = None) -> "StorageAccount":
-        """Identity-based access (managed identity in Azure, `az login` on a laptop)."""
+    def from_urls(cls, table_url: str, blob_url: str, credential: Any = None,
+                  queue_url: str | None = None) -> "StorageAccount":
+        """Identity-based access (managed identity in Azure, `az login` on a laptop); the queue endpoint is the
+        blob one's sibling unless given."""
         if credential is None:
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
-        return cls(TableServiceClient(table_url, credential=credential), BlobServiceClient(blob_url, credential=credential))
+        queue_url = queue_url or blob_url.replace(".blob.", ".queue.", 1)
+        return cls(TableServiceClient(table_url, credential=credential), BlobServiceClient(blob_url, credential=credential),
+                   QueueServiceClient(queue_url, credential=credential))
 
     @property
     def emulated(self) -> bool:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Generator
+from contextlib import contextmanager
+from typing import Any, Generator, Iterator
 
+from forge.services.runs import EngineUnavailable
 from forge.workflow import orchestrator
 from forge.workflow.flow import DurableFunctionsFlow
 
@@ -16,6 +18,21 @@ def df_orchestrator(context: Any) -> Generator[Any, Any, dict[str, Any]]:
 
 # The Functions host hands each invocation its own durable client; the ASGI app reads it from here.
 current_client: contextvars.ContextVar[Any] = contextvars.ContextVar("forge_durable_client", default=None)
+
+
+@contextmanager
+def using_client(client: Any) -> Iterator[None]:
+    """`client` is the durable client of the code run inside the block (one HTTP invocation's app)."""
+    token = current_client.set(client)
+    try:
+        yield
+    finally:
+        current_client.reset(token)
+
+
+# Durable Functions' runtime statuses → the few states `services.reconcile` tells apart.
+STATES = {"Running": "running", "Pending": "running", "ContinuedAsNew": "running", "Suspended": "running",
+          "Completed": "completed", "Failed": "failed", "Canceled": "terminated", "Terminated": "terminated"}
 
 
 class DurableFunctionsOrchestrations:
@@ -35,8 +52,23 @@ class DurableFunctionsOrchestrations:
         existing = await self.client.get_status(job_input["job_id"])
         if existing is not None and getattr(existing, "runtime_status", None) is not None:
             return False  # start_new would silently replace a live instance: never do that
-        await self.client.start_new(orchestrator.NAME, instance_id=job_input["job_id"], client_input=job_input)
+        started = await self.client.start_new(orchestrator.NAME, instance_id=job_input["job_id"],
+                                              client_input=job_input)
+        if not started:  # the SDK answers None when the extension's HTTP API did not accept the start
+            raise EngineUnavailable(f"Durable Functions did not start job {job_input['job_id']}; the reconciler "
+                                    "retries it within minutes, or trigger it again.")
         return True
+
+    async def state(self, instance_id: str) -> str | None:
+        """running, completed, failed or terminated; None when there is no such instance."""
+        status = await self.client.get_status(instance_id)
+        runtime = getattr(status, "runtime_status", None)
+        if runtime is None:
+            return None
+        return STATES.get(getattr(runtime, "value", str(runtime)), "running")
+
+    async def terminate(self, instance_id: str, reason: str) -> None:
+        await self.client.terminate(instance_id, reason)
 
     async def raise_event(self, instance_id: str, name: str, data: Any = None) -> bool:
         try:

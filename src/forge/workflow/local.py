@@ -152,6 +152,18 @@ class EngineClient:
     def state(self, instance_id: str) -> Any:
         return self.client.get_orchestration_state(instance_id)
 
+    def runtime(self, instance_id: str) -> str | None:
+        """running, completed, failed or terminated; None when this engine has no such instance."""
+        state = self.state(instance_id)
+        if state is None:
+            return None
+        name = state.runtime_status.name
+        return {"COMPLETED": "completed", "FAILED": "failed", "TERMINATED": "terminated",
+                "CANCELED": "terminated"}.get(name, "running")
+
+    def terminate(self, instance_id: str, reason: str) -> None:
+        self.client.terminate_orchestration(instance_id, output={"terminated": reason})
+
     def wait(self, instance_id: str, timeout_s: float) -> Any:
         return self.client.wait_for_orchestration_completion(instance_id, timeout=int(timeout_s))
 
@@ -170,6 +182,12 @@ class LocalOrchestrations:
 
     async def raise_event(self, instance_id: str, name: str, data: Any = None) -> bool:
         return await asyncio.to_thread(self.client.raise_event, instance_id, name, data)
+
+    async def state(self, instance_id: str) -> str | None:
+        return await asyncio.to_thread(self.client.runtime, instance_id)
+
+    async def terminate(self, instance_id: str, reason: str) -> None:
+        await asyncio.to_thread(self.client.terminate, instance_id, reason)
 
 
 def _activity(name: str, fn: Activity) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""`forge worker`: the local engine as a long-running process — resumes unfinished jobs, fires the nightly run.
+"""`forge worker`: the local engine as a long-running process — resumes unfinished jobs, fires the nightly run,
+drains the trace capture queue and reconciles stuck jobs and due notifications every `RECONCILE_EVERY_S`.
 
 Its gRPC address is written to `$FORGE_HOME/worker.json`, so `forge run`, `forge jobs cancel` and `forge serve`
 in other processes reach the same engine instead of starting their own.
@@ -20,10 +21,13 @@ from typing import Iterator
 from forge.bootstrap import Forge
 from forge.domain.cron import parse_cron
 from forge.services import runs
+from forge.services.capture import drain_forever
+from forge.services.reconcile import reconcile
 from forge.workflow.activities import build_activities
 from forge.workflow.local import EngineClient, LocalEngine, LocalOrchestrations
 
 log = logging.getLogger("forge.worker")
+RECONCILE_EVERY_S = 60.0  # Azure's reconcile timer fires every 5 minutes; a laptop can afford more often
 
 
 def state_file(home: Path) -> Path:
@@ -73,10 +77,11 @@ def engine_for(forge: Forge) -> Iterator[LocalOrchestrations]:
 
 
 class Worker:
-    def __init__(self, forge: Forge, port: int | None = None):
+    def __init__(self, forge: Forge, port: int | None = None, reconcile_every_s: float = RECONCILE_EVERY_S):
         self.forge = forge
         self.engine = LocalEngine(build_activities(forge), port=port)
         self.stopped = threading.Event()
+        self.reconcile_every_s = reconcile_every_s
 
     def start(self) -> LocalOrchestrations:
         """Start the engine, announce it in worker.json, and resume what was unfinished."""
@@ -86,7 +91,22 @@ class Worker:
         resumed = asyncio.run(runs.resume_unfinished(self.forge, self.orchestrations, runs.tenants(self.forge)))
         if resumed:
             log.info("resumed %d unfinished jobs: %s", len(resumed), ", ".join(resumed))
+        threading.Thread(target=drain_forever, args=(self.forge, self.stopped), name="forge-capture",
+                         daemon=True).start()
+        threading.Thread(target=self.reconcile_forever, name="forge-reconcile", daemon=True).start()
         return self.orchestrations
+
+    def reconcile_forever(self) -> None:
+        """The same pass Azure's reconcile timer runs: stuck or orphaned jobs, then due notifications."""
+        while not self.stopped.wait(self.reconcile_every_s):
+            try:
+                done = asyncio.run(reconcile(self.forge, self.orchestrations, runs.tenants(self.forge),
+                                             datetime.now(timezone.utc)))
+            except Exception as exc:  # storage down: the next beat tries again
+                log.warning("reconciling failed (%s)", type(exc).__name__)
+                continue
+            if done.resumed or done.failed:
+                log.info("reconciler resumed %s, failed %s", done.resumed, done.failed)
 
     def run(self) -> None:
         """Serve until `stop()`: resume what was unfinished, then wait for each scheduled firing."""
@@ -96,6 +116,7 @@ class Worker:
             self.close()
 
     def close(self) -> None:
+        self.stopped.set()  # the drainer and the reconciler end with the engine
         state_file(self.forge.settings.home).unlink(missing_ok=True)
         self.engine.stop()
 

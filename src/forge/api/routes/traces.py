@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse
 from forge.api.auth import ForgeDep, Reader, Writer
 from forge.api.errors import problem
 from forge.api.ids import DomainName, TraceId
+from forge.services import capture
 from forge.services import traces as service
 
 router = APIRouter(prefix="/api/v1/traces", tags=["traces"])
@@ -52,6 +53,15 @@ def list_traces(
     page = forge.storage.traces.list(key.tenant, domain=domain, since=since, until=until, limit=limit,
                                      continuation=continuation)
     return {"items": [t.public() for t in page.items], "continuation": page.continuation}
+
+
+@router.get("/capture", summary="What the router's trace capture has done for this tenant, and its lag")
+def capture_status(key: Reader, forge: ForgeDep) -> dict[str, Any]:
+    """Calls captured, traces written and messages poisoned (today, 30 days), the most recent poisoned ones with
+    their reason, and how long the oldest captured call has waited to be written (deployment-wide)."""
+    shown = capture.status(forge, key.tenant)
+    shown["queue"] = {"lagSeconds": shown["queue"]["lagSeconds"]}  # the depth would tell of other tenants' traffic
+    return shown
 
 
 @router.patch("/{trace_id}/feedback")
