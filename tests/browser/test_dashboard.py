@@ -8,6 +8,7 @@ import json
 import re
 
 import httpx
+import pytest
 
 from tests.browser.harness import RUN_HYPERPARAMETERS
 from tests.factories import varied_lines
@@ -96,6 +97,7 @@ def test_a_dropped_dataset_shows_each_bad_line_then_uploads_and_keeps_them(page)
     page.shot("dataset")
 
 
+@pytest.mark.timeout(600)  # a whole run: seconds on an idle machine, minutes on a loaded 2-core one
 def test_a_run_started_in_the_wizard_shows_its_loss_curve_growing_then_its_evaluation_promotes_the_student(page):
     p = page.page
     page.log_in()
@@ -133,8 +135,13 @@ def test_a_run_started_in_the_wizard_shows_its_loss_curve_growing_then_its_evalu
     gates.wait_for()
     assert gates.locator("tr").count() >= 3 and p.locator("ul.reasons li").count() >= 2
     page.shot("evaluation")
-    if p.get_by_role("button", name="Promote to production").count():  # the gates may have archived it
-        p.get_by_role("button", name="Promote to production").click()
+    if p.get_by_role("button", name="Roll back").count():  # the gates passed it: it serves already; start over
+        p.get_by_role("button", name="Roll back").click()
+        p.get_by_role("button", name="Promote to canary").wait_for()
+    p.get_by_label("Canary %").fill("25")
+    p.get_by_role("button", name="Promote to canary").click()
+    p.locator(".role", has_text="role: canary 25%").wait_for()
+    p.get_by_role("button", name="Promote to production").click()
     p.locator(".role", has_text="role: production").wait_for()
     model_id = p.url.rsplit("/", 1)[1]
     assert api(page, f"/api/v1/models/{model_id}")["stage"] == "production"

@@ -73,7 +73,9 @@ def test_a_revoked_key_ends_its_session_at_the_next_request_and_logout_ends_it_f
     assert httpx.get(f"{url}/api/v1/forge/jobs", cookies=stolen).status_code == 401
 
 
-def test_a_bad_key_is_refused_and_counts_towards_the_addresss_failure_limit(url, key):
+def test_a_bad_key_is_refused_and_counts_towards_the_addresss_failure_limit_and_other_sites_cannot_log_in(url, key):
+    cross = httpx.post(f"{url}/api/v1/session", json={"apiKey": key}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403 and "set-cookie" not in cross.headers
     for _ in range(10):
         assert httpx.post(f"{url}/api/v1/session", json={"apiKey": "fk.nobody.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}).status_code == 401
     assert httpx.post(f"{url}/api/v1/session", json={"apiKey": key}).status_code == 429

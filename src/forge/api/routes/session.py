@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 
 from forge.api import sessions
 from forge.api.auth import ForgeDep, client_address, failure_limit
-from forge.domain.errors import StorageUnavailable, TooManyRequests, Unauthorized
+from forge.domain.errors import Forbidden, StorageUnavailable, TooManyRequests, Unauthorized
 from forge.services import sessions as service
 
 router = APIRouter(prefix="/api/v1/session", tags=["dashboard"])
@@ -33,6 +33,8 @@ def _shown(found: service.LoggedIn) -> dict[str, Any]:
 @router.post("")
 def log_in(body: LoginIn, request: Request, forge: ForgeDep) -> JSONResponse:
     """Start a dashboard session with an API key; bad keys count towards the address's failure limit."""
+    if request.headers.get("sec-fetch-site") == "cross-site":  # a page of another site posting a key: never ours
+        raise Forbidden("Log in from Forge's own page; a login from another site is refused.")
     limit, client = failure_limit(request), client_address(request)
     wait = limit.retry_after(client)
     if wait is not None:

@@ -58,7 +58,8 @@ function uploader(domains, onUploaded) {
       } catch (err) { mount(report, errorBox(err)); }
     });
     mount(report, h("section", { class: "check-report", "aria-label": `Check of ${f.name}` },
-      h("h3", {}, `${f.name}: `, c.uploadable ? badge("pass") : badge("fail")),
+      h("h3", {}, `${f.name}: `, h("span", { class: `badge ${c.uploadable ? "ok" : "bad"}` },
+        c.uploadable ? "ready to upload" : "cannot be uploaded")),
       c.problem ? h("div", { class: "error-box" }, c.problem) : null,
       h("div", { class: "kpis" },
         ["read", "kept", "train", "valid"].map((k) => h("div", { class: "kpi" }, h("span", {}, k), h("b", {}, num(c.counts[k])))),

@@ -36,9 +36,8 @@ function evaluation(model, job, domain) {
       h("div", { class: "kpi" }, h("span", {}, "Similarity to the teacher"), h("b", {}, num(m?.teacher_similarity ?? note?.teacherSimilarity, 1))),
       h("div", { class: "kpi" }, h("span", {}, "Benchmark tasks / held-out"), h("b", {}, `${num(m?.benchmark_tasks)} / ${num(m?.validation_examples)}`))),
     h("h3", {}, "Score per task category (0–100)"),
-    categories.length ? h("div", { class: "bars" }, categories.map((c) => h("div", {}, h("b", {}, c),
-      hbars([{ label: "student", value: (m?.categories || note?.categories || {})[c] },
-        ...(base ? [{ label: "production", value: base.categories?.[c], tone: "prod" }] : [])], { max: 100 }))))
+    categories.length ? hbars(categories.flatMap((c) => [{ label: `${c} · student`, value: (m?.categories || note?.categories || {})[c] },
+      ...(base ? [{ label: `${c} · production`, value: base.categories?.[c], tone: "prod" }] : [])]), { max: 100 })
       : h("p", { class: "muted" }, "No per-category scores."),
     h("h3", {}, "Judge"),
     judge ? h("p", { class: "judge" }, `Against ${judge.opponent}: ${judge.wins} wins, ${judge.losses} losses, ${judge.ties} ties`,
