@@ -149,6 +149,16 @@ module sessions './app/sessions.bicep' = if (enableCodeSessions) {
   }
 }
 
+module notifications './app/notifications.bicep' = {
+  name: 'notifications'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: '${abbrs.eventGridTopics}notify-${resourceToken}'
+  }
+}
+
 module api './app/api.bicep' = {
   name: 'api'
   scope: rg
@@ -175,6 +185,7 @@ module api './app/api.bicep' = {
       FORGE_HOME: '/tmp/forge'
       FORGE_STORAGE_BLOB_URL: storage.outputs.blobEndpoint
       FORGE_STORAGE_TABLE_URL: storage.outputs.tableEndpoint
+      FORGE_STORAGE_QUEUE_URL: storage.outputs.queueEndpoint
       FORGE_AZURE_OPENAI_ENDPOINT: openAiEnabled ? openAi.outputs.endpoint : ''
       // Azure serves a fine-tuned model only through a deployment: the app deploys each student it trains
       // (Cognitive Services OpenAI Contributor, granted in rbac.bicep, covers deployments/write).
@@ -196,7 +207,13 @@ module api './app/api.bicep' = {
       FORGE_ROUTER_TIMEOUT_S: '30'
       FORGE_ROUTER_ROUTE_TTL_S: '2'
       FORGE_ROUTER_CONCURRENCY: '256'
+      // Router calls reach the trace table through the capture queue (the capture_traces function drains it).
+      FORGE_ROUTER_CAPTURE: 'true'
       FORGE_ROUTER_TRACE_QUEUE: '10000'
+      // No activity runs past this; host.json's functionTimeout (10 min) is the hard stop above it.
+      FORGE_ACTIVITY_BUDGET_S: '300'
+      // Finished jobs are published as CloudEvents to this topic, with the app's identity.
+      FORGE_NOTIFY_EVENTGRID_ENDPOINT: notifications.outputs.endpoint
       FORGE_TEACHER_PRICE_INPUT: teacherPriceInput
       FORGE_TEACHER_PRICE_OUTPUT: teacherPriceOutput
       FORGE_STUDENT_PRICE_INPUT: studentPriceInput
@@ -218,6 +235,7 @@ module rbac './app/rbac.bicep' = {
     openAiName: openAiEnabled ? openAi.outputs.name : ''
     workspaceName: ml.outputs.workspaceName
     sessionPoolName: enableCodeSessions ? sessions.outputs.name : ''
+    notificationTopicName: notifications.outputs.name
   }
 }
 
@@ -247,6 +265,7 @@ output AZURE_CONTAINER_REGISTRY_ENDPOINT string = ml.outputs.registryLoginServer
 output FORGE_TRAINER_REPOSITORY string = trainerRepository
 output FORGE_TRAINER_IMAGE_TAG string = trainerImageTag
 output EVENTGRID_TOPIC_NAME string = trainingEvents.outputs.topicName
+output FORGE_NOTIFY_EVENTGRID_ENDPOINT string = notifications.outputs.endpoint
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.applicationInsightsConnectionString
 output FORGE_PROVIDER string = provider
 output FORGE_STORAGE_BLOB_URL string = storage.outputs.blobEndpoint

@@ -81,6 +81,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   resource settings 'config' = {
     name: 'appsettings'
     properties: union(appSettings, {
+      // HTTP streams (azurefunctions-extensions-http-fastapi): the worker serves FastAPI, so SSE is not buffered.
+      PYTHON_ENABLE_INIT_INDEXING: '1'
       AzureWebJobsStorage__credential: 'managedidentity'
       AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
       AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue

@@ -10,6 +10,8 @@ param openAiName string = ''
 param workspaceName string
 @description('Empty when no code session pool is deployed (enableCodeSessions).')
 param sessionPoolName string = ''
+@description('The Event Grid topic job notifications are published to (app/notifications.bicep).')
+param notificationTopicName string
 
 // Built-in role definition ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 var roles = {
@@ -21,6 +23,7 @@ var roles = {
   azureMLDataScientist: 'f6c7c914-8db3-469d-8ca1-694a8f32e121' // submit, watch and cancel training jobs
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // operator only
   containerAppsSessionExecutor: '0fb8eba5-a2bb-4abe-b1c1-49dfad359bb0' // run benchmark code in a session, nothing else
+  eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7' // publish job CloudEvents to the notification topic
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -132,5 +135,19 @@ resource operatorTable 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
     principalId: operatorPrincipalId
+  }
+}
+
+resource notificationTopic 'Microsoft.EventGrid/topics@2022-06-15' existing = {
+  name: notificationTopicName
+}
+
+resource appNotifications 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(notificationTopic.id, appPrincipalId, roles.eventGridDataSender)
+  scope: notificationTopic
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventGridDataSender)
   }
 }
