@@ -127,3 +127,18 @@ def test_a_checked_file_lists_each_bad_line_and_stores_nothing_and_an_uploads_re
     assert {r["line"] for r in rejects["items"]} == {13, 14}
     too_few = httpx.post(f"{url}/api/v1/datasets/check", params={"format": "jsonl"}, content="{x\n", headers=auth).json()
     assert not too_few["uploadable"] and "more are needed" in too_few["problem"]
+
+
+def test_over_https_the_cookie_is_secure_and_a_read_only_keys_session_cannot_change_anything(url, forge, tenant):
+    reader = forge.storage.keys.create(tenant, "reader", ["read"])[0]
+    trace = make_trace(tenant)
+    forge.storage.traces.add([trace])
+    client = httpx.Client(base_url=url, timeout=30)
+    login = client.post("/api/v1/session", json={"apiKey": reader}, headers={"X-Forwarded-Proto": "https"})
+    assert "; secure" in login.headers["set-cookie"].lower()
+    client.cookies.set("forge_session", login.cookies["forge_session"])  # httpx keeps Secure cookies for https only
+    csrf = login.json()["csrfToken"]
+    assert client.get("/api/v1/traces").status_code == 200
+    changed = client.patch(f"/api/v1/traces/{trace.id}/feedback", json={"feedback": "approved"},
+                           headers={"X-CSRF-Token": csrf})
+    assert changed.status_code == 403 and "'write' scope" in changed.json()["detail"]
