@@ -1,5 +1,5 @@
 // One job: the stage timeline, the live loss curve (train and validation, from the job's events), events, cost,
-// the evaluation, cancel and sync. Polls every 2 s until the job has finished.
+// the evaluation, cancel and sync. Polls every second until the job has finished.
 import { api, all } from "../api.js";
 import { h, mount, badge, num, usd, when, duration, shortId, progressBar, meta, errorBox, toast, modelName } from "../dom.js";
 import { lineChart } from "../charts.js";
@@ -109,5 +109,5 @@ export async function render(root, ctx) {
       h("section", { class: "panel" }, h("h2", {}, "Events"), eventsBox)));
   let tail = 2;  // after it finishes, read once or twice more: its last events land just after its status
   const poll = async () => { if (!FINISHED.has(job.status) || tail-- > 0) await refresh(); };
-  ctx.every(2000, poll);
+  ctx.every(1000, poll);
 }
