@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     tiny.add_argument("--seed", type=int, default=0)
     tiny.add_argument("--preset", default="tiny", choices=["tiny", "small", "bench"])
     tiny.add_argument("--arch", default="llama", choices=["llama", "qwen2"])
+    tiny.add_argument("--tokenizer", default="bpe", choices=["bpe", "sentencepiece"],
+                      help="sentencepiece writes tokenizer.model, which llama.cpp's GGUF converter needs")
     return parser
 
 
@@ -34,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "tiny-model":
         from forge_trainer import tiny
 
-        path = tiny.build(args.out, preset=args.preset, arch=args.arch, seed=args.seed, corpus_file=args.corpus)
-        print(f"wrote a {args.preset} {args.arch} model and tokenizer to {path}")
+        path = tiny.build(args.out, preset=args.preset, arch=args.arch, seed=args.seed, corpus_file=args.corpus,
+                          tokenizer_kind=args.tokenizer)
+        print(f"wrote a {args.preset} {args.arch} model and {args.tokenizer} tokenizer to {path}")
         return 0
     if args.command == "selftest":
         from forge_trainer.selftest import selftest

@@ -1,4 +1,5 @@
-"""Base models with no download: a byte-level BPE tokenizer trained here and a small random Llama or Qwen2."""
+"""Base models with no download: a tokenizer trained here (byte-level BPE, or SentencePiece for llama.cpp's GGUF
+converter) and a small random Llama or Qwen2."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ PRESETS = {
     "small": (256, 4, 8, 4, 704, 4096),
     "bench": (512, 8, 8, 4, 1408, 8192),
 }
+TOKENIZERS = ("bpe", "sentencepiece")
 COLORS = ["red", "blue", "green", "amber", "violet", "black", "white", "silver", "orange", "teal"]
 NOUNS = ["falcon", "river", "engine", "garden", "lantern", "harbor", "meadow", "canyon", "signal", "temple"]
 
@@ -50,17 +52,59 @@ def train_tokenizer(vocab_size: int, texts: Iterable[str]):
     return tokenizer
 
 
+def train_sentencepiece_tokenizer(vocab_size: int, texts: Iterable[str], out: Path):
+    """A SentencePiece BPE tokenizer (byte fallback, ChatML specials as single pieces), saved with its
+    `tokenizer.model` so llama.cpp's GGUF converter takes it (it refuses a `tokenizers` BPE whose pre-tokenizer
+    it does not know).
+
+    No dummy prefix and no normalisation: text becomes the same pieces in sentencepiece, transformers and llama.cpp.
+    The vocabulary may come out smaller than `vocab_size` on a small corpus.
+    """
+    import io
+
+    import sentencepiece as spm
+    from transformers import AutoTokenizer
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=model, vocab_size=vocab_size, hard_vocab_limit=False,
+        model_type="bpe", byte_fallback=True, user_defined_symbols=CHATML_SPECIAL_TOKENS, add_dummy_prefix=False,
+        normalization_rule_name="identity", remove_extra_whitespaces=False, split_digits=True,
+        allow_whitespace_only_pieces=True, character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        max_sentence_length=1 << 16, num_threads=1, minloglevel=2,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tokenizer.model").write_bytes(model.getvalue())
+    # BOS stays in the vocabulary (llama.cpp expects one) but is never added: prompts are the chat template alone.
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "<|im_end|>", "unk_token": "<unk>",
+        "pad_token": "<|endoftext|>", "add_bos_token": False, "add_eos_token": False, "legacy": False,
+        "add_prefix_space": False,
+    }), encoding="utf-8")
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
 def build(out: Path, *, preset: str = "tiny", arch: str = "llama", seed: int = 0,
-          corpus_file: Path | None = None) -> Path:
-    """Write a random-weight causal LM and its tokenizer to `out`, loadable with `from_pretrained(out)`."""
+          corpus_file: Path | None = None, tokenizer_kind: str = "bpe") -> Path:
+    """Write a random-weight causal LM and its tokenizer to `out`, loadable with `from_pretrained(out)`.
+
+    `tokenizer_kind="sentencepiece"` also writes `tokenizer.model`, which llama.cpp's GGUF converter needs.
+    """
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if tokenizer_kind not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {tokenizer_kind!r}; choose one of {list(TOKENIZERS)}")
     hidden, layers, heads, kv_heads, inter, vocab = PRESETS[preset]
     texts = _lines(corpus_file) if corpus_file else corpus()
-    tokenizer = train_tokenizer(vocab, texts)
+    if tokenizer_kind == "sentencepiece":
+        tokenizer = train_sentencepiece_tokenizer(vocab, texts, out)
+    else:
+        tokenizer = train_tokenizer(vocab, texts)
     common = dict(
         vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
         num_key_value_heads=kv_heads, intermediate_size=inter, max_position_embeddings=4096,
@@ -76,6 +120,15 @@ def build(out: Path, *, preset: str = "tiny", arch: str = "llama", seed: int = 0
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    if tokenizer_kind == "sentencepiece":
+        # transformers 5 saves neither flag nor the specials' table; llama.cpp's converter reads both: without the
+        # table the ChatML tokens would be plain text to llama.cpp, not the single control tokens they are here.
+        settings = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))
+        settings.update(add_bos_token=False, add_eos_token=False, added_tokens_decoder={
+            str(tokenizer.convert_tokens_to_ids(token)): {"content": token, "lstrip": False, "normalized": False,
+                                                          "rstrip": False, "single_word": False, "special": True}
+            for token in CHATML_SPECIAL_TOKENS})
+        (out / "tokenizer_config.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
     return out
 
 
