@@ -7,7 +7,7 @@ import pytest
 from forge.domain import ids
 from forge.domain.errors import InvalidInput
 from forge.domain.models import new_id
-from forge.domain.traces import new_trace_id
+from forge.domain.traces import derived_trace_id, new_trace_id
 from forge.services.runs import nightly_id
 from forge.services.curation import dataset_id_for
 from forge.storage.apikeys import hash_key
@@ -23,6 +23,8 @@ def test_every_id_forge_mints_matches_its_format():
     assert ids.DATASET.valid(dataset_id_for(NIGHTLY))
     assert ids.MODEL.valid(new_id())
     assert ids.TRACE.valid(new_trace_id("coding", MOMENT))
+    assert ids.TRACE.valid(derived_trace_id("coding", MOMENT, "acme", "at", "ab" * 32 + ":17"))
+    assert ids.TRACE.valid(derived_trace_id("coding", MOMENT, "acme", "id", "../../alice/x"))  # no path survives
     assert ids.KEY.valid(hash_key("fk.acme.secret")[:12]) and ids.KEY.valid(hash_key("fk.acme.secret"))
     assert ids.DOMAIN.valid("coding") and ids.TENANT.valid("acme-corp")
 

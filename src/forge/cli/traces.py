@@ -24,6 +24,8 @@ def import_(
     rejects: Optional[Path] = typer.Option(None, help="Also write every rejected line number and reason here (JSONL)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary, not each rejected line."),
 ) -> None:
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted import of this file after its "
+                                "last committed batch instead of reading it from the start."),
     """Import traces, streaming: bad lines are reported with their line number and skipped."""
     f = forge()
     if str(file) != "-" and not file.is_file():
@@ -41,9 +43,14 @@ def import_(
 
         summary = service.import_jsonl(
             f.storage, stream, tenant=tenant or f.settings.tenant, domain=domain or f.settings.domain,
-            known_domains=f.domains, on_reject=report,
+            known_domains=f.domains, on_reject=report, resume=resume,
         )
-    out.print(f"Imported {summary.imported} traces from {summary.lines} lines; rejected {summary.rejected_total}.")
+    if summary.already:  # the same file (by its sha256) was imported before: nothing is stored twice
+        skipped = f"; resumed after line {summary.resumed_after:,}" if summary.resumed_after else ""
+        out.print(f"{summary.imported:,} new, {summary.already:,} already imported, from {summary.lines:,} lines"
+                  f"{skipped}; rejected {summary.rejected_total}.", markup=False)
+    else:
+        out.print(f"Imported {summary.imported} traces from {summary.lines} lines; rejected {summary.rejected_total}.")
     for reason, count in summary.rejected.most_common():
         out.print(f"  {reason}: {count}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,6 +32,14 @@ def new_trace_id(domain: str, created_at: datetime) -> str:
     return f"{domain}.{ULID.from_datetime(created_at)}"
 
 
+def derived_trace_id(domain: str, created_at: datetime, *origin: str) -> str:
+    """`{domain}.{ULID}` like `new_trace_id`, but its random part is a hash of `origin` (tenant and the caller's id,
+    or tenant, file hash and line number): the same record imported again gets the same id, so it is stored once."""
+    digest = hashlib.sha256("\x1f".join(origin).encode()).digest()
+    millis = int(created_at.timestamp() * 1000)
+    return f"{domain}.{ULID.from_bytes(millis.to_bytes(6, 'big') + digest[:10])}"
+
+
 def split_trace_id(trace_id: str) -> tuple[str, datetime]:
     """The domain and the millisecond time a trace id encodes; InvalidTrace if it is not one of ours."""
     domain, dot, ulid_text = trace_id.rpartition(".")
@@ -43,10 +52,12 @@ def split_trace_id(trace_id: str) -> tuple[str, datetime]:
 
 
 def parse_line(
-    line: str | bytes, *, tenant: str, domain: str, source: str, now: datetime, trace_id: str | None = None
+    line: str | bytes, *, tenant: str, domain: str, source: str, now: datetime, trace_id: str | None = None,
+    origin: str | None = None,
 ) -> Trace:
     """One JSONL line → a Trace; raises InvalidTrace with the reason."""
-    return parse_record(decode_line(line), tenant=tenant, domain=domain, source=source, now=now, trace_id=trace_id)
+    return parse_record(decode_line(line), tenant=tenant, domain=domain, source=source, now=now, trace_id=trace_id,
+                        origin=origin)
 
 
 def decode_line(line: str | bytes) -> Any:
@@ -127,11 +138,17 @@ def read_line(line: str | bytes, *, tenant: str, domain: str, source: str, now: 
 
 
 def parse_record(
-    record: Any, *, tenant: str, domain: str, source: str, now: datetime, trace_id: str | None = None
+    record: Any, *, tenant: str, domain: str, source: str, now: datetime, trace_id: str | None = None,
+    origin: str | None = None,
 ) -> Trace:
     """A decoded record (OpenAI chat format or a prompt/response pair) → a Trace; `trace_id` names a trace that
-    is never stored (curation from a file) and saves minting a ULID."""
+    is never stored (curation from a file) and saves minting a ULID. With `origin` (where the record came from:
+    file hash and line, batch hash and index) the id is derived, from the record's own `id` when it has one."""
     fields = _fields(record, domain, now)
+    if trace_id is None and origin is not None:
+        external = fields["external_id"]
+        trace_id = derived_trace_id(fields["domain"], fields["created_at"], tenant,
+                                    *(("id", external) if external else ("at", origin)))
     return Trace(id=trace_id or new_trace_id(fields["domain"], fields["created_at"]), tenant=tenant, source=source,
                  **fields)
 

@@ -108,7 +108,7 @@ def _attempt(forge: Forge, outbox: Outbox, note: Notification, job: Distillation
         try:
             _send(forge, note)
             note.status, note.sent_at, note.last_error = "sent", now, None
-        except (httpx.HTTPError, OSError, _Refused) as exc:
+        except Exception as exc:  # refused, unreachable, no credential: the outcome stands, the delivery is retried
             note.status, note.next_at = next_attempt(note, now)
             note.last_error = _describe(exc)
     try:

@@ -61,12 +61,14 @@ def find_node_modules(configured: Path | None = None, search_from: Sequence[Path
     )
 
 
-def start(node_modules: Path, *, data_dir: Path | None, log_path: Path, detach: bool) -> AzuriteInstance:
-    """Start Azurite on free ports (in memory when `data_dir` is None) and wait until it answers."""
+def start(node_modules: Path, *, data_dir: Path | None, log_path: Path, detach: bool,
+          ports: tuple[int, int, int] | None = None) -> AzuriteInstance:
+    """Start Azurite on free ports, or on `ports` (blob, queue, table: a restart where clients expect it), in
+    memory when `data_dir` is None, and wait until it answers."""
     node = shutil.which("node")
     if node is None:
         raise AzuriteUnavailable("Node.js is not on PATH; install Node 20+ and run `make setup`.")
-    blob, queue, table = _free_ports(3)
+    blob, queue, table = ports or _free_ports(3)
     args = [node, str(node_modules / ENTRY), "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"]
     args += ["--blobHost", HOST, "--queueHost", HOST, "--tableHost", HOST]
     args += ["--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table)]
