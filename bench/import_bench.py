@@ -5,6 +5,11 @@ whole-file approach (read every line, parse every trace, then write): its peak i
 Prints, per size: lines/s, rejected lines, peak RSS of both, and the ratios.
 
     .venv/bin/python bench/import_bench.py [--sizes 10000,100000]
+
+`--chunks 100000` measures the sharded trace keys instead: that many traces of one day imported 10,000 at a time
+into one tenant and domain, the seconds each 10,000 took (flat means no partition grows with the day), against the
+same import into one partition per day (`FORGE_TRACE_SHARDS=1`, the layout before sharding) for the first
+`--peer-lines` lines (default 20,000: it grows quadratically on Azurite).
 """
 
 from __future__ import annotations
@@ -47,6 +52,25 @@ def make_file(path: Path, lines: int, seed: int = 1) -> int:
     return bad
 
 
+def chunks(path: str, connection: str, shards: int, lines: int) -> None:
+    """Import `path` 10,000 lines at a time into one tenant and domain; print the seconds of each chunk."""
+    from forge.domain_templates import load_domains
+    from forge.services.traces import import_jsonl
+    from forge.storage import Storage, StorageAccount
+
+    storage = Storage.open(StorageAccount.from_connection_string(connection), trace_shards=shards)
+    tenant, seconds = f"chunks{shards}x{os.getpid()}", []
+    with open(path, "rb") as handle:
+        for start in range(0, lines, 10_000):
+            block = b"".join(handle.readline() for _ in range(min(10_000, lines - start)))
+            began = time.perf_counter()
+            import_jsonl(storage, io.BytesIO(block), tenant=tenant, domain="coding", known_domains=load_domains(),
+                         on_reject=lambda r: None)
+            seconds.append(time.perf_counter() - began)
+            print(f"  shards={shards}: lines {start + 1:>7,}-{start + 10_000:>7,} in {seconds[-1]:6.1f}s", flush=True)
+    print(json.dumps({"seconds": seconds}))
+
+
 def child(mode: str, path: str, connection: str) -> None:
     from forge.domain.models import utcnow
     from forge.domain.traces import InvalidTrace, parse_line
@@ -84,9 +108,19 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--persist", action="store_true", help="Azurite on disk (its in-memory mode can run out of heap)")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "CONNECTION"))
+    parser.add_argument("--chunks", type=int, help="Lines of one day to import 10,000 at a time (sharded keys)")
+    parser.add_argument("--peer-lines", type=int, default=20_000, help="Lines the one-partition peer imports")
+    parser.add_argument("--chunk-child", nargs=4, metavar=("FILE", "CONNECTION", "SHARDS", "LINES"))
     args = parser.parse_args()
     if args.child:
         child(*args.child)
+        return
+    if args.chunk_child:
+        path, connection, shards, lines = args.chunk_child
+        chunks(path, connection, int(shards), int(lines))
+        return
+    if args.chunks:
+        sharded_import(args.chunks, args.peer_lines, args.persist)
         return
 
     from forge.storage.azurite import find_node_modules, start, stop_pid
@@ -115,6 +149,40 @@ def main() -> None:
         (s0, _, a, pa), (s1, _, b, pb) = rows[0], rows[-1]
         print(f"growth {s0}→{s1} lines ({s1 / s0:.0f}x the file): streaming peak {b['peak_mib'] / a['peak_mib']:.2f}x, "
               f"whole-file peer peak {pb['peak_mib'] / pa['peak_mib']:.2f}x")
+
+
+def sharded_import(lines: int, peer_lines: int, persist: bool) -> None:
+    import subprocess
+
+    from forge.storage.azurite import find_node_modules, start, stop_pid
+
+    def run(path: Path, connection: str, shards: int, count: int) -> list[float]:
+        proc = subprocess.run([sys.executable, __file__, "--chunk-child", str(path), connection, str(shards),
+                               str(count)], capture_output=True, text=True, check=True)
+        print(proc.stdout.rsplit("\n", 2)[0], flush=True)
+        return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "traces.jsonl"
+        make_file(path, lines)
+        results = {}
+        for shards, count in ((16, lines), (1, min(peer_lines, lines))):
+            # A fresh Azurite per arm: neither pays for the other's rows.
+            azurite = start(find_node_modules(), data_dir=Path(tmp) / f"azurite{shards}" if persist else None,
+                            log_path=Path(tmp) / f"azurite{shards}.log", detach=False)
+            try:
+                results[shards] = run(path, azurite.connection_string, shards, count)
+            finally:
+                stop_pid(azurite.pid)
+    sharded, peer = results[16], results[1]
+    total = sum(sharded)
+    print(f"sharded (16): {lines:,} traces of one day in {total / 60:.1f} min (target <= 10); per 10,000: "
+          f"first {sharded[0]:.1f}s, last {sharded[-1]:.1f}s, max/min {max(sharded) / min(sharded):.2f} "
+          f"(flat within ±25% means <= {1.25 / 0.75:.2f})")
+    both = min(len(peer), len(sharded))
+    print(f"one partition per day (the layout before): first {both * 10_000:,} lines in {sum(peer):.1f}s, per "
+          f"10,000: {', '.join(f'{s:.1f}s' for s in peer)}; sharded/one-partition speed over those lines "
+          f"{sum(peer[:both]) / sum(sharded[:both]):.2f}x")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,6 @@ def bootstrap(settings: Settings | None = None, *, storage: Storage | None = Non
     azurite = None
     if storage is None:
         account, azurite = connect(settings)
-        storage = Storage.open(account)
+        storage = Storage.open(account, trace_shards=settings.trace_shards)
     return Forge(settings, storage, load_domains(settings.home), azurite, runner,  # type: ignore[arg-type]
                  dict(training_providers or {}))

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     allowed_providers: str | None = Field(
         None, description="Comma-separated providers an API caller's job may use; unset: FORGE_PROVIDER alone.")
     storage_connection: SecretStr | None = Field(None, description="Unset: Forge runs Azurite itself.")
+    trace_shards: int = Field(16, ge=1, le=100, description="Partitions per tenant, domain and day of the trace "
+                              "table; after changing it, run `forge storage migrate`.")
     storage_blob_url: str | None = Field(None, description="Blob account URL, used with DefaultAzureCredential.")
     storage_table_url: str | None = Field(None, description="Table account URL, used with DefaultAzureCredential.")
     home: Path = Field(default_factory=default_home)

@@ -39,6 +39,14 @@ def test_the_demo_distils_a_tiny_student_that_beats_its_base_is_promoted_and_ans
         status = subprocess.run([str(FORGE), "status", "--tenant", "demo"], env=env, capture_output=True, text=True,
                                 timeout=120)
         assert re.search(r"demo\s+traces\s+\d+\s+golden\s+\d+\s+serving \S+", status.stdout)
+        listed = subprocess.run([str(FORGE), "jobs", "list", "--tenant", "demo"], env=env, capture_output=True,
+                                text=True, timeout=120).stdout
+        job_id = listed.split()[0]
+        shown = subprocess.run([str(FORGE), "jobs", "show", job_id, "--tenant", "demo"], env=env, capture_output=True,
+                               text=True, timeout=120).stdout
+        assert '"status": "COMPLETED"' in shown and '"settings"' in shown
+        # The public view of a finished local job names no path on this machine (run folders, adapters, the base).
+        assert str(tmp_path) not in shown and '"prepared"' not in shown and '"state"' not in shown
     finally:
         subprocess.run([str(FORGE), "storage", "stop"], env=env, capture_output=True, timeout=60)
 

@@ -113,3 +113,21 @@ def test_a_job_stored_with_one_config_keeps_its_watermark_and_settings_when_read
 def test_the_cli_refuses_an_unknown_setting_naming_it(forge_cli):
     code, out, err = forge_cli("run", "--domain", "legal", "--set", "prepared=/etc/passwd")
     assert code == 2 and "prepared" in err and "allowed" in err
+
+
+def test_a_model_version_and_a_dataset_estimate_name_models_without_paths_or_storage_urls(keyed_api, storage, tenant):
+    from forge.domain.models import Dataset, ModelVersion
+
+    model = storage.models.create(ModelVersion(
+        tenant=tenant, domain="coding", base_model="/home/operator/models/tiny-llama",
+        adapter_uri="https://acct.blob.core.windows.net/models/t/job/adapter?sv=1&sig=SECRET"))
+    dataset = storage.datasets.create(Dataset(tenant=tenant, domain="coding",
+                                              estimate={"model": "/home/operator/models/tiny-llama", "cost": None}))
+    shown = keyed_api.get(f"/api/v1/models/{model.version_id}")
+    listed = keyed_api.get("/api/v1/models", params={"domain": "coding"})
+    data = keyed_api.get(f"/api/v1/datasets/{dataset.dataset_id}")
+    for response in (shown, listed, data):
+        assert response.status_code == 200, response.text
+        assert "/home/operator" not in response.text and "blob.core" not in response.text and "sig=" not in response.text
+    assert shown.json()["baseModel"] == "local:tiny-llama" and shown.json()["adapterUri"] == "stored:adapter"
+    assert data.json()["estimate"]["model"] == "local:tiny-llama"

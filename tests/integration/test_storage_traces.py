@@ -89,3 +89,63 @@ def test_connections_reset_mid_import_lose_and_repeat_nothing(azurite, tenant):
         assert sorted(stored) == sorted(t.id for t in traces)  # each once: a retried batch rewrote the same rows
     finally:
         proxy.close()
+
+
+def test_one_days_traces_spread_over_the_shards_and_read_back_in_time_order(storage, tenant):
+    from forge.storage.traces import trace_keys
+
+    traces = [make_trace(tenant, created_at=DAY + timedelta(seconds=37 * i)) for i in range(200)]
+    storage.traces.add(traces)
+    partitions = {trace_keys(tenant, t.id)[0] for t in traces}
+    assert len(partitions) == 16 and all(p.startswith(f"{tenant}|coding|s") for p in partitions)
+    read = [t.id for t in storage.traces.scan(tenant, domain="coding")]
+    assert read == [t.id for t in sorted(traces, key=lambda t: t.created_at)]
+    window = list(storage.traces.scan(tenant, domain="coding", since=DAY + timedelta(seconds=37 * 50),
+                                      until=DAY + timedelta(seconds=37 * 60)))
+    assert [t.id for t in window] == [t.id for t in traces[50:60]]
+
+
+def test_a_tenant_wide_listing_pages_through_every_domain_without_repeats(storage, tenant):
+    traces = [make_trace(tenant, domain, created_at=DAY + timedelta(minutes=i))
+              for i in range(25) for domain in ("coding", "finance", "legal")]
+    storage.traces.add(traces)
+    seen, token = [], None
+    while True:
+        page = storage.traces.list(tenant, limit=25, continuation=token)  # a page ends exactly at each domain
+        seen += [t.id for t in page.items]
+        token = page.continuation
+        if not token:
+            break
+    assert len(seen) == len(set(seen)) == 75
+    assert [i.split(".")[0] for i in seen] == ["coding"] * 25 + ["finance"] * 25 + ["legal"] * 25
+
+
+def test_a_forged_continuation_token_is_refused(storage, tenant):
+    from forge.storage.tables import encode_token
+
+    with pytest.raises(InvalidInput, match="continuation token"):
+        storage.traces.list(tenant, continuation=encode_token({"a": 5}))
+
+
+def test_traces_stored_before_sharding_are_read_and_migrated_once_even_after_a_crash(storage, tenant, forge_cli):
+    from forge.storage.tables import to_entity
+    from forge.storage.traces import legacy_keys, trace_keys
+
+    old = [make_trace(tenant, score=95.0, created_at=DAY + timedelta(minutes=i)) for i in range(30)]
+    client = storage.traces.table.client
+    for trace in old:
+        client.upsert_entity(to_entity(trace, *legacy_keys(tenant, trace.id)))
+    half_moved = old[0]  # a migration that crashed after writing the new row, before deleting the old one
+    client.upsert_entity(to_entity(half_moved, *trace_keys(tenant, half_moved.id)))
+    assert [t.id for t in storage.traces.scan(tenant, domain="coding")] == [t.id for t in old]  # nothing lost
+    assert storage.traces.get(tenant, old[5].id).score == 95.0
+    storage.traces.set_feedback(tenant, old[6].id, "rejected")  # unmigrated rows take feedback where they are
+
+    code, out, _ = forge_cli("storage", "migrate", "--tenant", tenant)
+    assert code == 0 and "30 traces moved" in out
+    legacy = list(client.query_entities(f"PartitionKey eq '{tenant}|coding|{DAY:%Y%m%d}'"))
+    assert legacy == []
+    assert [t.id for t in storage.traces.scan(tenant, domain="coding")] == [t.id for t in old]
+    assert storage.traces.get(tenant, old[6].id).feedback == "rejected"
+    code, out, _ = forge_cli("storage", "migrate", "--tenant", tenant)
+    assert code == 0 and "0 traces moved" in out and "nothing left to move" in out

@@ -1,13 +1,27 @@
-"""`forge storage`: the Azurite that Forge runs when no storage is configured."""
+"""`forge storage`: the Azurite that Forge runs when no storage is configured, and moving a store to new keys."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
-from forge.cli.common import out, settings
+from forge.cli.common import forge, out, settings
+from forge.services.traces import migrate_trace_keys
 from forge.storage.azurite import ManagedAzurite
 
-app = typer.Typer(help="The local storage emulator (Azurite) Forge manages under FORGE_HOME.", no_args_is_help=True)
+app = typer.Typer(help="The local storage emulator (Azurite) Forge manages under FORGE_HOME, and key migrations.",
+                  no_args_is_help=True)
+
+
+@app.command("migrate")
+def migrate(tenant: Optional[str] = typer.Option(None, help="Only this tenant's traces (default: all).")) -> None:
+    """Move traces to the sharded keys (FORGE_TRACE_SHARDS): idempotent, and resumable after a crash."""
+    f = forge()
+    moved = migrate_trace_keys(f.storage, tenant=tenant,
+                               progress=lambda n: out.print(f"  {n:,} traces moved so far", markup=False))
+    out.print(f"{moved:,} traces moved to {f.storage.traces.shards} shards per tenant, domain and day"
+              + ("; nothing left to move." if moved == 0 else "."), markup=False)
 
 
 @app.command("status")

@@ -100,10 +100,35 @@ class JobSettings(_Strict):
     def public(self) -> dict[str, Any]:
         """The settings as the API shows them: what was set, a local base model folder by its name only."""
         shown = self.model_dump(mode="json", exclude_none=True)
-        if self.base_model and is_local_path(self.base_model):
-            shown["base_model"] = f"local:{PurePosixPath(self.base_model.replace(chr(92), '/')).name}"
+        if self.base_model:
+            shown["base_model"] = shown_model(self.base_model)
         shown["hyperparameters"] = self.hyperparameters.given()
         return shown
+
+
+MODEL_KEYS = frozenset({"model", "base_model", "baseModel", "adapter_uri", "adapterUri"})
+
+
+def shown_model(value: str | None) -> str | None:
+    """A model as a tenant may see it: names and hub ids as they are; a folder on the worker or a storage URL by its
+    last segment only (`local:NAME`, `stored:NAME`), never the path, the account or a SAS."""
+    if not value:
+        return value
+    if "://" in value:
+        return f"stored:{PurePosixPath(value.split('?', 1)[0].split('://', 1)[1].rstrip('/')).name}"
+    if is_local_path(value):
+        return f"local:{PurePosixPath(value.replace(chr(92), '/').rstrip('/')).name}"
+    return value
+
+
+def shown_models(data: Any) -> Any:
+    """`data` with every model-naming key (model, base_model, adapter_uri…) passed through `shown_model`."""
+    if isinstance(data, dict):
+        return {k: shown_model(v) if k in MODEL_KEYS and isinstance(v, str) else shown_models(v)
+                for k, v in data.items()}
+    if isinstance(data, list):
+        return [shown_models(v) for v in data]
+    return data
 
 
 def is_local_path(value: str) -> bool:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 from ulid import ULID
 
-from forge.domain.job_settings import JobSettings, JobState, split_legacy_config
+from forge.domain.job_settings import JobSettings, JobState, shown_models, split_legacy_config
 
 
 def utcnow() -> datetime:
@@ -123,6 +123,8 @@ class DistillationJob(Record):
         """The user's settings and the outcome; never the stages' state (paths, file ids, URIs) or provider ids."""
         shown = self.model_dump(mode="json", by_alias=True, exclude={"state", "provider_job_id", "settings"})
         shown["settings"] = self.settings.public()
+        shown["cost"] = shown_models(shown.get("cost"))
+        shown["evalMetrics"] = shown_models(shown.get("evalMetrics"))
         training = self.state.training
         shown["training"] = {k: training.get(k) for k in ("state", "progress", "trained_tokens", "loss")} \
             if training else None
@@ -169,6 +171,12 @@ class Dataset(Record):
     warnings: list[str] = Field(default_factory=list)
     deleted_at: datetime | None = None
 
+    def public(self) -> dict[str, Any]:
+        """The dataset as the API shows it: a cost estimate names a local base model by its folder name only."""
+        shown = super().public()
+        shown["estimate"] = shown_models(shown.get("estimate"))
+        return shown
+
 
 class ModelStage(str, Enum):
     STAGING = "staging"
@@ -189,6 +197,10 @@ class ModelVersion(Record):
     stage: ModelStage = ModelStage.STAGING
     metrics: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
+
+    def public(self) -> dict[str, Any]:
+        """The version as the API shows it: its base model and adapter by name, never a path or a storage URL."""
+        return shown_models(super().public())
 
 
 class Route(Record):

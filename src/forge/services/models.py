@@ -10,6 +10,7 @@ from forge.bootstrap import Forge
 from forge.config import Settings
 from forge.domain import registry
 from forge.domain.errors import ConcurrentUpdate, DatasetNotFound, DomainNotFound, JobNotFound, ModelNotFound
+from forge.domain.job_settings import shown_model
 from forge.domain.models import ModelStage, ModelVersion, Route, utcnow
 from forge.domain.usage import Call, ModelUsage, Prices, summarize
 from forge.storage import Storage
@@ -183,8 +184,8 @@ def _lineage(storage: Storage, model: ModelVersion) -> dict[str, Any]:
                     break
         except DatasetNotFound:
             dataset = {"datasetId": model.dataset_id, "status": "missing"}
-    return {"baseModel": model.base_model, "providerModelId": model.provider_model_id,
-            "adapterUri": model.adapter_uri, "job": job, "dataset": dataset, "datasetAncestors": ancestors}
+    return {"baseModel": shown_model(model.base_model), "providerModelId": model.provider_model_id,
+            "adapterUri": shown_model(model.adapter_uri), "job": job, "dataset": dataset, "datasetAncestors": ancestors}
 
 
 def _no_usage(model: str) -> ModelUsage:

@@ -192,3 +192,9 @@ def count_golden(
         counts.total += 1
         counts.golden += is_golden(score, feedback, min_score)
     return counts
+
+
+def migrate_trace_keys(storage: Storage, *, tenant: str | None = None,
+                       progress: Callable[[int], None] | None = None) -> int:
+    """Move stored traces to their keys for the configured shard count; safe to run again, or after a crash."""
+    return storage.traces.migrate(lambda t: tenant is None or t == tenant, progress)

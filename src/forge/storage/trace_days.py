@@ -1,6 +1,6 @@
 """Per-trace facts for daily charts, reading only a few properties of each row (never the conversation).
 
-It reads the layout `storage/traces.py` writes: PartitionKey `{tenant}|{domain}|{day}`, RowKey `{iso-ts}|{id}`."""
+It reads the rows through `TraceRepository.rows` (the shards merged in time order); RowKey starts `{iso-ts}`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator
 
-from forge.storage.tables import prefix_filter, quote
-from forge.storage.traces import TraceRepository, row_time
+from forge.storage.traces import TraceRepository
 
 FIELDS = ["RowKey", "score", "feedback", "model", "source", "prompt_tokens", "completion_tokens", "latency_ms"]
 
@@ -28,7 +27,6 @@ class TraceFacts:
 
 def trace_facts(traces: TraceRepository, tenant: str, domain: str, since: datetime) -> Iterator[TraceFacts]:
     """The facts of each of the domain's traces created at or after `since`, oldest day first."""
-    query = prefix_filter("PartitionKey", f"{tenant}|{domain}|") + f" and RowKey ge {quote(row_time(since))}"
-    for e in traces.table.client.query_entities(query, select=FIELDS):
+    for e in traces.rows(tenant, domain, since=since, select=FIELDS):
         yield TraceFacts(e["RowKey"][:10], e.get("score"), e.get("feedback"), e.get("model"), e.get("source"),
                          e.get("prompt_tokens"), e.get("completion_tokens"), e.get("latency_ms"))

@@ -1,22 +1,32 @@
-"""Traces in Table storage, partitioned by tenant, domain and day; bodies over 32 KiB go to Blob."""
+"""Traces in Table storage, partitioned by tenant, domain, shard and day; bodies over 32 KiB go to Blob.
+
+PartitionKey `{tenant}|{domain}|s{shard:02d}|{yyyymmdd}`, RowKey `{iso-ts}|{id}`; the shard is a hash of the trace
+id (`FORGE_TRACE_SHARDS`, default 16), so no partition grows past a day's share of one shard, and every key is
+derived from the id alone. The shard comes before the day so that each shard of a domain is one stream in time
+order (a PartitionKey prefix): reads merge those streams by RowKey, never buffering a day. Rows written before
+sharding (`{tenant}|{domain}|{yyyymmdd}`) are read as one more stream until `forge storage migrate` moves them.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import json
 import time
 from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError, ServiceResponseError
 from azure.data.tables import UpdateMode
 
-from forge.domain.errors import TraceNotFound
+from forge.domain.errors import InvalidInput, TraceNotFound
 from forge.domain.models import Trace
 from forge.domain.traces import InvalidTrace, split_trace_id
 from forge.storage.account import StorageAccount
-from forge.storage.tables import Page, RecordTable, from_entity, prefix_filter, quote, to_entity
+from forge.storage.tables import (Page, RecordTable, check_limit, decode_token, encode_token, from_entity,
+                                  prefix_filter, quote, to_entity)
 
 BODY_FIELDS = ("messages", "response", "tools", "metadata")
 INLINE_BODY_LIMIT = 32 * 1024  # bytes of JSON kept in the entity; Table string properties cap at 64 KiB
@@ -33,15 +43,36 @@ def row_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def trace_keys(tenant: str, trace_id: str) -> tuple[str, str]:
-    """PartitionKey `{tenant}|{domain}|{yyyymmdd}`, RowKey `{iso-ts}|{id}`, both derived from the id alone."""
+DEFAULT_SHARDS = 16
+MAX_SHARDS = 100  # two digits in the key
+LEGACY_STREAM = "2"  # unsharded rows: their day (2xxx) follows the domain; shards start with 's'
+
+
+def shard_of(trace_id: str, shards: int) -> int:
+    """A stable shard for a trace id (the same in every process and release)."""
+    return int.from_bytes(hashlib.blake2b(trace_id.encode(), digest_size=4).digest(), "big") % shards
+
+
+def trace_keys(tenant: str, trace_id: str, shards: int = DEFAULT_SHARDS) -> tuple[str, str]:
+    """PartitionKey `{tenant}|{domain}|s{shard:02d}|{yyyymmdd}`, RowKey `{iso-ts}|{id}`, both from the id alone."""
+    domain, moment = split_trace_id(trace_id)
+    return (f"{tenant}|{domain}|s{shard_of(trace_id, shards):02d}|{moment:%Y%m%d}",
+            f"{row_time(moment)}|{trace_id}")
+
+
+def legacy_keys(tenant: str, trace_id: str) -> tuple[str, str]:
+    """The keys a trace had before sharding: PartitionKey `{tenant}|{domain}|{yyyymmdd}`."""
     domain, moment = split_trace_id(trace_id)
     return f"{tenant}|{domain}|{moment:%Y%m%d}", f"{row_time(moment)}|{trace_id}"
 
 
 class TraceRepository:
-    def __init__(self, account: StorageAccount):
-        self.table = RecordTable(account.tables.get_table_client("traces"), Trace, lambda t: trace_keys(t.tenant, t.id))
+    def __init__(self, account: StorageAccount, shards: int = DEFAULT_SHARDS):
+        if not 1 <= shards <= MAX_SHARDS:
+            raise ValueError(f"trace shards must be 1 to {MAX_SHARDS}, not {shards}")
+        self.shards = shards
+        self.table = RecordTable(account.tables.get_table_client("traces"), Trace,
+                                 lambda t: trace_keys(t.tenant, t.id, shards))
         self.blobs = account.blobs.get_container_client(CONTAINER)
         # Azurite is one Node process whose writes slow as a partition grows (it scans the partition for each
         # row): concurrent transactions only queue there, and a queued one can wait past its socket's timeouts.
@@ -75,12 +106,17 @@ class TraceRepository:
         return flusher.written
 
     def get(self, tenant: str, trace_id: str) -> Trace:
+        return self._trace(self._entity_of(tenant, trace_id))
+
+    def _entity_of(self, tenant: str, trace_id: str) -> Any:
+        """The stored row of a trace: at its sharded keys, or (before `forge storage migrate`) at its old ones."""
         pk, rk = self._keys(tenant, trace_id)
-        try:
-            entity = self.table.client.get_entity(pk, rk)
-        except ResourceNotFoundError:
-            raise TraceNotFound(f"No trace '{trace_id}' for this tenant; list traces to find its id.") from None
-        return self._trace(entity)
+        for keys in ((pk, rk), legacy_keys(tenant, trace_id)):
+            try:
+                return self.table.client.get_entity(*keys)
+            except ResourceNotFoundError:
+                continue
+        raise TraceNotFound(f"No trace '{trace_id}' for this tenant; list traces to find its id.")
 
     def list(
         self,
@@ -92,35 +128,49 @@ class TraceRepository:
         limit: int = 100,
         continuation: str | None = None,
     ) -> Page[Trace]:
-        return self.table.page(self._query(tenant, domain, since, until), limit, continuation, decode=self._trace)
+        """Oldest first (by domain when none is given); the token is opaque: where the page ended."""
+        check_limit(limit)
+        token = decode_token(continuation) or {}
+        after, start = token.get("a"), token.get("d")
+        if (after is not None and not isinstance(after, str)) or (start is not None and not isinstance(start, str)):
+            raise InvalidInput("The continuation token is not valid; list again without it to start over.")
+        items: list[Trace] = []
+        for name in [domain] if domain else self._domains(tenant, start):
+            last = after if domain or name == start else None  # where this domain's rows resume
+            for entity in self._rows(tenant, name, since, until, after=last, page=limit + 1):
+                if len(items) == limit:  # one more row exists: the next page starts after the last one shown
+                    return Page(items, encode_token({"d": name, "a": last}))
+                items.append(self._trace(entity))
+                last = entity["RowKey"]
+        return Page(items, None)
 
     def scan(
         self, tenant: str, *, domain: str | None = None, since: datetime | None = None, until: datetime | None = None
     ) -> Iterator[Trace]:
-        for entity in self.table.client.query_entities(self._query(tenant, domain, since, until)):
-            yield self._trace(entity)
+        """Every trace, oldest first within each domain."""
+        for name in [domain] if domain else self._domains(tenant):
+            for entity in self._rows(tenant, name, since, until):
+                yield self._trace(entity)
 
     def verdicts(
         self, tenant: str, *, domain: str | None = None, since: datetime | None = None, until: datetime | None = None
     ) -> Iterator[tuple[float | None, str | None]]:
         """(score, feedback) of each trace, reading only those two properties."""
-        query = self._query(tenant, domain, since, until)
-        for entity in self.table.client.query_entities(query, select=["score", "feedback"]):
-            yield entity.get("score"), entity.get("feedback")
+        for name in [domain] if domain else self._domains(tenant):
+            for entity in self._rows(tenant, name, since, until, select=["RowKey", "score", "feedback"]):
+                yield entity.get("score"), entity.get("feedback")
 
     def calls(self, tenant: str, *, domain: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
         """Model, tokens, latency and source of each trace, reading only those properties (for usage)."""
-        query = self._query(tenant, domain, since, None)
-        select = ["model", "prompt_tokens", "completion_tokens", "latency_ms", "source"]
-        for entity in self.table.client.query_entities(query, select=select):
-            yield dict(entity)
+        select = ["RowKey", "model", "prompt_tokens", "completion_tokens", "latency_ms", "source"]
+        for entity in self._rows(tenant, domain, since, None, select=select):
+            yield {k: v for k, v in dict(entity).items() if k != "RowKey"}
 
     def stamps(
         self, tenant: str, *, domain: str, since: datetime | None = None, until: datetime | None = None
     ) -> Iterator[tuple[str, float | None, str | None]]:
         """(trace id, score, feedback) of each trace, oldest first, reading only those properties (for caps)."""
-        query = self._query(tenant, domain, since, until)
-        for entity in self.table.client.query_entities(query, select=["RowKey", "score", "feedback"]):
+        for entity in self._rows(tenant, domain, since, until, select=["RowKey", "score", "feedback"]):
             yield entity["RowKey"].partition("|")[2], entity.get("score"), entity.get("feedback")
 
     def set_feedback(self, tenant: str, trace_id: str, feedback: str) -> Trace:
@@ -130,31 +180,90 @@ class TraceRepository:
         return self._merge(tenant, trace_id, {"score": float(score)})
 
     def _merge(self, tenant: str, trace_id: str, fields: dict[str, Any]) -> Trace:
-        pk, rk = self._keys(tenant, trace_id)
+        entity = self._entity_of(tenant, trace_id)
         try:
-            self.table.client.update_entity({"PartitionKey": pk, "RowKey": rk, **fields}, mode=UpdateMode.MERGE)
+            self.table.client.update_entity({"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
+                                             **fields}, mode=UpdateMode.MERGE)
         except ResourceNotFoundError:
             raise TraceNotFound(f"No trace '{trace_id}' for this tenant; list traces to find its id.") from None
         return self.get(tenant, trace_id)
 
-    @staticmethod
-    def _keys(tenant: str, trace_id: str) -> tuple[str, str]:
+    def _keys(self, tenant: str, trace_id: str) -> tuple[str, str]:
         try:
-            return trace_keys(tenant, trace_id)
+            return trace_keys(tenant, trace_id, self.shards)
         except InvalidTrace as exc:
             raise TraceNotFound(f"No trace '{trace_id}': {exc.detail}.") from None
 
-    @staticmethod
-    def _query(tenant: str, domain: str | None, since: datetime | None, until: datetime | None) -> str:
-        query = prefix_filter("PartitionKey", f"{tenant}|{domain}|" if domain else f"{tenant}|")
+    def rows(self, tenant: str, domain: str, *, since: datetime | None = None, until: datetime | None = None,
+             select: list[str] | None = None) -> Iterator[Any]:
+        """The domain's raw rows (only `select`ed properties, RowKey always), oldest first."""
+        return self._rows(tenant, domain, since, until, select=sorted({"RowKey", *select}) if select else None)
+
+    def _rows(self, tenant: str, domain: str, since: datetime | None, until: datetime | None, *,
+              after: str | None = None, select: list[str] | None = None, page: int | None = None) -> Iterator[Any]:
+        """The domain's rows in time order: one query per shard (and one for unmigrated rows), merged by RowKey."""
+        streams = [self._stream(f"{tenant}|{domain}|s{shard:02d}|", since, until, after, select, page)
+                   for shard in range(self.shards)]
+        streams.append(self._stream(f"{tenant}|{domain}|{LEGACY_STREAM}", since, until, after, select, page))
+        previous = None
+        for entity in heapq.merge(*streams, key=_row_key):
+            if entity["RowKey"] != previous:  # a row caught mid-migration is in two streams: shown once
+                yield entity
+            previous = entity["RowKey"]
+
+    def _stream(self, prefix: str, since: datetime | None, until: datetime | None, after: str | None,
+                select: list[str] | None, page: int | None) -> Iterator[Any]:
+        query = prefix_filter("PartitionKey", prefix)
         if since:
             query += f" and RowKey ge {quote(row_time(since))}"
+            if not prefix.endswith(LEGACY_STREAM):  # days before `since` are skipped by key, not scanned
+                query += f" and PartitionKey ge {quote(prefix + f'{since:%Y%m%d}')}"
         if until:
             query += f" and RowKey lt {quote(row_time(until))}"
-        return query
+        if after:
+            query += f" and RowKey gt {quote(after)}"
+        return iter(self.table.client.query_entities(query, select=select, results_per_page=page or 1000))
+
+    def _domains(self, tenant: str, start: str | None = None) -> Iterator[str]:
+        """The tenant's domains that hold traces, in order, one small query each (from `start`, if given)."""
+        bound = f"{tenant}|{start}|" if start else f"{tenant}|"
+        while True:
+            found = next(iter(self.table.client.query_entities(
+                f"PartitionKey ge {quote(bound)} and PartitionKey lt {quote(tenant + '|~')}",
+                select=["PartitionKey"], results_per_page=1)), None)
+            if found is None:
+                return
+            name = found["PartitionKey"].split("|")[1]
+            yield name
+            bound = f"{tenant}|{name}|~"
+
+    def migrate(self, tenant_filter: Callable[[str], bool] = lambda _: True,
+                progress: Callable[[int], None] | None = None) -> int:
+        """Move every row not at its keys for this shard count (unsharded rows, or another count) to them: write
+        the new row, then delete the old, so a crash at any point loses nothing and running it again finishes the
+        job. Returns how many rows moved."""
+        moved = 0
+        for entity in self.table.client.query_entities("PartitionKey ge ' '"):
+            pk, rk = entity["PartitionKey"], entity["RowKey"]
+            tenant, trace_id = pk.partition("|")[0], rk.partition("|")[2]
+            if not tenant_filter(tenant):
+                continue
+            try:
+                wanted = trace_keys(tenant, trace_id, self.shards)
+            except InvalidTrace:
+                continue  # not one of ours: left where it is
+            if wanted == (pk, rk):
+                continue
+            row = {k: v for k, v in dict(entity).items() if k not in ("PartitionKey", "RowKey")}
+            self.table.client.upsert_entity({"PartitionKey": wanted[0], "RowKey": wanted[1], **row})
+            self.table.client.delete_entity(pk, rk)
+            moved += 1
+            if progress and moved % 1000 == 0:
+                progress(moved)
+        return moved
 
     def _entity(self, trace: Trace) -> tuple[dict[str, Any], int]:
-        pk, rk = trace_keys(trace.tenant, trace.id)
+        pk, rk = trace_keys(trace.tenant, trace.id, self.shards)
         body = json.dumps({f: getattr(trace, f) for f in BODY_FIELDS}, ensure_ascii=False, default=str).encode()
         if len(body) <= INLINE_BODY_LIMIT:
             entity = to_entity(trace, pk, rk)
@@ -175,6 +284,10 @@ class TraceRepository:
                 if body.get(field) is not None:
                     entity[field + "__json"] = json.dumps(body[field])
         return from_entity(Trace, entity)
+
+
+def _row_key(entity: Any) -> str:
+    return entity["RowKey"]
 
 
 class _Flusher:
