@@ -49,8 +49,8 @@ AZURE_EXEMPT = {
     "eventgrid_webhook_key": "in Azure, Event Grid calls the eventgrid_training function, which the platform "
                              "authenticates; the key guards the HTTP webhook of `forge serve` hosts",
     "sandbox_unjailed": "never in Azure: benchmark code runs in the session pool, or the evaluation stops",
-}
     "notify_eventgrid_key": "in Azure the app publishes to its topic with its identity; a key would be a secret",
+}
 # Settings later issues read (not yet fields of Settings) and the telemetry the host needs.
 PROVIDER_SETTINGS = {
     "FORGE_AZURE_OPENAI_ENDPOINT", "FORGE_AZUREML_SUBSCRIPTION_ID", "FORGE_AZUREML_RESOURCE_GROUP",
@@ -68,8 +68,8 @@ DATA_PLANES = {
     "openai": ({"a001fd3d-188f-4b5d-821b-7da978bf7442"}, "Microsoft.CognitiveServices/accounts"),
     "azureml": ({"f6c7c914-8db3-469d-8ca1-694a8f32e121"}, "Microsoft.MachineLearningServices/workspaces"),
     "sessions": ({SESSION_EXECUTOR}, "Microsoft.App/sessionPools"),
-}
     "notifications": ({"d5a91429-5739-47e2-a06b-3470a27159e7"}, "Microsoft.EventGrid/topics"),
+}
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"  # the GPU cluster's own identity pulls the trainer image
 APP_PRINCIPAL = "appPrincipalId"
 HOOK_INPUTS_NOT_FROM_OUTPUTS = {"AZURE_ENV_NAME": "set by azd", "FORGE_SKIP_TRAINER_IMAGE": "an operator's opt-out"}
@@ -266,8 +266,8 @@ def test_every_service_that_has_keys_has_them_switched_off():
         "Microsoft.Insights/components": r"DisableLocalAuth:\s*true",
         "Microsoft.CognitiveServices/accounts": r"disableLocalAuth:\s*true",
         "Microsoft.ContainerRegistry/registries": r"adminUserEnabled:\s*false",
-    }
         "Microsoft.EventGrid/topics": r"disableLocalAuth:\s*true",
+    }
     created = [r for p in _bicep_files() for r in _resources(p) if not r.existing]
     for type_, setting in expected.items():
         matching = [r for r in created if r.type.split("@")[0] == type_]
