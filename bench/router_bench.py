@@ -6,7 +6,8 @@ Three processes, as in production: a local OpenAI-compatible upstream (the fake 
 the route); and this load generator. Each client runs a closed loop of requests over one keep-alive connection,
 written with raw asyncio streams so the generator itself stays light. The peer, measured in the same run at the
 same concurrency in alternating rounds, is the upstream called directly. Prints p50 and p99 of both and what the
-router adds; the target is p99 added under 10 ms at 16 clients.
+router adds; the target is p99 added under 10 ms at 16 clients. A second router with FORGE_ROUTER_CAPTURE=false runs
+beside it: the difference is what handing each call to the durable capture queue adds (target: p99 under 2 ms).
 
     .venv/bin/python bench/router_bench.py [--clients 1,16,64] [--requests 800] [--upstream-ms 200] [--jitter-ms 100]
 """
@@ -133,7 +134,7 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="forge-router-bench-"))
     azurite = start(find_node_modules(), data_dir=None, log_path=home / "azurite.log", detach=False)
-    up_port, router_port = free_port(), free_port()
+    up_port, router_port, bare_port = free_port(), free_port(), free_port()
     env = {**os.environ, "FORGE_HOME": str(home), "FORGE_STORAGE_CONNECTION": azurite.connection_string,
            "FORGE_TEACHER_BASE_URL": f"http://127.0.0.1:{up_port}/v1", "FORGE_TEACHER_API_KEY": "sk-fake-upstream"}
     me = [sys.executable, __file__]
@@ -141,32 +142,39 @@ def main() -> None:
                                 env=env)
     router = subprocess.Popen(me + ["--serve-router", str(router_port)] + ([args.profile] if args.profile else []),
                               env=env)
+    bare = subprocess.Popen(me + ["--serve-router", str(bare_port)], env={**env, "FORGE_ROUTER_CAPTURE": "false"})
     try:
         wait_for(up_port, upstream, "the upstream")
         wait_for(router_port, router, "the router")
+        wait_for(bare_port, bare, "the router without capture")
         key = setup_tenant(azurite.connection_string, "bench")
         direct = ({"authorization": "Bearer sk-fake-upstream"}, up_port, "teacher")
         routed = ({"authorization": f"Bearer {key}"}, router_port, "forge:coding")
+        uncaptured = ({"authorization": f"Bearer {key}"}, bare_port, "forge:coding")
         asyncio.run(closed_loop(routed[1], routed[0], routed[2], 8, 200))  # warm caches and connections
+        asyncio.run(closed_loop(uncaptured[1], uncaptured[0], uncaptured[2], 8, 200))
         print(f"upstream answers after {args.upstream_ms:g} ± {args.jitter_ms:g} ms; {args.requests} calls per measurement; "
               f"{os.cpu_count()} CPUs shared by upstream, router, Azurite and this generator\n")
         print(f"{'clients':>7} | {'direct p50':>10} {'p99':>8} | {'router p50':>10} {'p99':>8} | "
-              f"{'added p50':>9} {'p99':>8} | ratio p99")
+              f"{'added p50':>9} {'p99':>8} | ratio p99 | {'no-capture p50':>14} {'p99':>8} | "
+              f"{'capture adds p50':>16} {'p99':>8}")
         for clients in (int(c) for c in args.clients.split(",")):
-            runs: dict[str, list[float]] = {"direct": [], "router": []}
+            runs: dict[str, list[float]] = {"direct": [], "router": [], "bare": []}
             for _ in range(ROUNDS):  # alternating short rounds share out the noise of a busy machine evenly
-                for name, (headers, port, model) in (("direct", direct), ("router", routed)):
+                for name, (headers, port, model) in (("direct", direct), ("router", routed), ("bare", uncaptured)):
                     calls = (args.requests if clients > 1 else args.requests // 2) // ROUNDS
                     runs[name] += asyncio.run(closed_loop(port, headers, model, clients, calls))
             runs = {name: sorted(values) for name, values in runs.items()}
             d50, d99 = percentile(runs["direct"], 50), percentile(runs["direct"], 99)
             r50, r99 = percentile(runs["router"], 50), percentile(runs["router"], 99)
+            b50, b99 = percentile(runs["bare"], 50), percentile(runs["bare"], 99)
             print(f"{clients:>7} | {d50:>8.2f}ms {d99:>6.2f}ms | {r50:>8.2f}ms {r99:>6.2f}ms | "
-                  f"{r50 - d50:>7.2f}ms {r99 - d99:>6.2f}ms | {r99 / d99:.3f}x")
+                  f"{r50 - d50:>7.2f}ms {r99 - d99:>6.2f}ms | {r99 / d99:.3f}x    | {b50:>12.2f}ms {b99:>6.2f}ms | "
+                  f"{r50 - b50:>14.2f}ms {r99 - b99:>6.2f}ms")
     finally:
-        for process in (router, upstream):
+        for process in (router, bare, upstream):
             process.send_signal(signal.SIGINT)
-        for process in (router, upstream):
+        for process in (router, bare, upstream):
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:

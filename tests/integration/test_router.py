@@ -206,6 +206,9 @@ def test_an_unreachable_capture_queue_does_not_break_calls_and_its_traces_are_he
                 "model": "forge:coding", "messages": [{"role": "user", "content": f"q{i}"}]})
             assert response.status_code == 200
         recorder = app.state.chat_router.recorder
+        deadline = time.monotonic() + 20  # each capture runs once its answer is sent
+        while recorder.stats.deferred < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert (recorder.stats.captured, recorder.stats.deferred, recorder.stats.waiting) == (0, 5, 5)
         recorder._storage = forge.storage  # the queue is back
         deadline = time.monotonic() + 20

@@ -59,6 +59,7 @@ class Answer:
     body: dict[str, Any]
     headers: dict[str, str]
 
+    capture: Any = None  # awaitable: hands the call's trace to the capture queue; run once the answer is sent
 
 @dataclass
 class Stream:
@@ -90,6 +91,7 @@ class Router:
             raise RouterError(401, "No API key: send your Forge key as 'Authorization: Bearer <key>' (the OpenAI SDK's "
                                    "api_key); `forge keys create` makes one.", code="invalid_api_key")
         try:
+        self._pending: set[asyncio.Task[None]] = set()  # captures of streams whose caller left early
             record = await self.keys.get(key)
         except Exception:
             raise RouterError(503, "Forge cannot check API keys right now (storage unreachable); retry shortly.",
@@ -120,9 +122,9 @@ class Router:
         if answer is None:
             answer = await self._teacher_call(lambda client: client.complete(body))
         message = ((answer.get("choices") or [{}])[0] or {}).get("message") or {}
-        await self._record(tenant, target, arm, reason, body, message, answer.get("usage"), answer.get("model"),
-                           started, created)
-        return Answer(answer, self._headers(target, arm))
+        capture = self._record(tenant, target, arm, reason, body, message, answer.get("usage"), answer.get("model"),
+                               started, created)
+        return Answer(answer, self._headers(target, arm), capture)
 
     async def stream(self, tenant: str, body: dict[str, Any], headers: Mapping[str, str]) -> Stream:
         """SSE bytes passing the upstream's chunks through; fallback is possible until the first chunk arrives."""
@@ -145,7 +147,7 @@ class Router:
         chunks, first = opened
 
         async def relay() -> AsyncIterator[bytes]:
-            assembler = streams.Assembler()
+            assembler, complete, recorded = streams.Assembler(), False, False
             try:
                 chunk = first
                 while chunk is not None:
@@ -153,10 +155,12 @@ class Router:
                     if wants_usage or chunk.get("choices") or not chunk.get("usage"):
                         yield streams.sse(chunk)
                     chunk = await anext(chunks, None)
-                # Captured before [DONE]: a caller who saw the end of the stream has a trace that is kept.
+                complete = True
+                yield streams.DONE
+                # Captured before the response ends (after [DONE], so the caller does not wait for it).
                 await self._record(tenant, target, arm, reason, body, assembler.message(), assembler.usage,
                                    assembler.model, started, created)
-                yield streams.DONE
+                recorded = True
             except Exception as exc:  # mid-stream: too late to fall back, so the caller gets an error event
                 error = exc if isinstance(exc, ForgeError) else RouterError(502, "The model's stream broke off.")
                 yield streams.sse({"error": {"message": str(error), "type": "api_error", "param": None,
@@ -175,6 +179,11 @@ class Router:
                                    "(GET /v1/models lists them) or name a domain in the X-Forge-Domain header.",
                               code="model_not_found", param="model")
         plan = await self.routes.get((tenant, domain))
+                if complete and not recorded:  # the caller left after [DONE]: capture it all the same
+                    self._pending.add(task := asyncio.get_running_loop().create_task(self._record(
+                        tenant, target, arm, reason, body, assembler.message(), assembler.usage, assembler.model,
+                        started, created)))
+                    task.add_done_callback(self._pending.discard)
         conversation = headers.get("x-forge-conversation")
         arm, version_id = routing.choose(plan.route, routing.sticky_key(body, plan.route.sticky_by, conversation))
         version = plan.versions.get(version_id) if version_id else None

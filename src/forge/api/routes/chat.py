@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Request
+from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
 from forge.api.auth import counting_failures, presented_key
@@ -53,7 +54,9 @@ async def chat_completions(request: Request) -> Response:
                                      headers={**stream.headers, "cache-control": "no-cache"})
         answer = await gateway.complete(key.tenant, body, request.headers)
         return Response(json.dumps(answer.body, ensure_ascii=False), media_type="application/json",
-                        headers=answer.headers)
+                        headers=answer.headers, background=BackgroundTask(_captured, answer.capture))
+        # The trace goes to the capture queue once the answer is sent, within this request's lifetime: the caller
+        # does not wait for it, and the server (uvicorn, the Functions worker) finishes it before shutting down.
     except RouterError as exc:
         return exc.response()
     except TooManyRequests as exc:
@@ -83,4 +86,8 @@ async def _authenticate(request: Request, gateway: Router, scope: str = "write")
 def _too_many(exc: TooManyRequests) -> Response:
     response = RouterError(429, str(exc), code="rate_limit_exceeded").response()
     response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+async def _captured(capture: Any) -> None:
+    await capture
+
+
     return response
