@@ -58,8 +58,8 @@ class Target:
 class Answer:
     body: dict[str, Any]
     headers: dict[str, str]
-
     capture: Any = None  # awaitable: hands the call's trace to the capture queue; run once the answer is sent
+
 
 @dataclass
 class Stream:
@@ -85,13 +85,13 @@ class Router:
         self.keys: TtlCache[str, ApiKey | None] = TtlCache(storage.keys.authenticate, key_ttl / 2,
                                                            max_age_s=2 * key_ttl, clock=clock)
         self.recorder = TraceRecorder(storage, settings)  # hands each call to the durable capture queue
+        self._pending: set[asyncio.Task[None]] = set()  # captures of streams whose caller left early
 
     async def authenticate(self, key: str | None, scope: str = "write") -> ApiKey:
         if not key:
             raise RouterError(401, "No API key: send your Forge key as 'Authorization: Bearer <key>' (the OpenAI SDK's "
                                    "api_key); `forge keys create` makes one.", code="invalid_api_key")
         try:
-        self._pending: set[asyncio.Task[None]] = set()  # captures of streams whose caller left early
             record = await self.keys.get(key)
         except Exception:
             raise RouterError(503, "Forge cannot check API keys right now (storage unreachable); retry shortly.",
@@ -167,6 +167,11 @@ class Router:
                                              "code": "upstream_error"}})
             finally:
                 await streams.close(chunks)
+                if complete and not recorded:  # the caller left after [DONE]: capture it all the same
+                    self._pending.add(task := asyncio.get_running_loop().create_task(self._record(
+                        tenant, target, arm, reason, body, assembler.message(), assembler.usage, assembler.model,
+                        started, created)))
+                    task.add_done_callback(self._pending.discard)
 
         return Stream(self._headers(target, arm), relay())
 
@@ -179,11 +184,6 @@ class Router:
                                    "(GET /v1/models lists them) or name a domain in the X-Forge-Domain header.",
                               code="model_not_found", param="model")
         plan = await self.routes.get((tenant, domain))
-                if complete and not recorded:  # the caller left after [DONE]: capture it all the same
-                    self._pending.add(task := asyncio.get_running_loop().create_task(self._record(
-                        tenant, target, arm, reason, body, assembler.message(), assembler.usage, assembler.model,
-                        started, created)))
-                    task.add_done_callback(self._pending.discard)
         conversation = headers.get("x-forge-conversation")
         arm, version_id = routing.choose(plan.route, routing.sticky_key(body, plan.route.sticky_by, conversation))
         version = plan.versions.get(version_id) if version_id else None
