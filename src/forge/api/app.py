@@ -11,6 +11,7 @@ from forge.api.routes import health, jobs, models, traces
 from forge.api.routes import datasets
 from forge.api.routes import webhooks
 from forge.api.routes import dashboard, dataset_checks, insights, session
+from forge.api.routes import domains, evaluations
 from forge.bootstrap import Forge
 from forge.services.runs import Orchestrations
 from forge.api.routes import chat
@@ -26,7 +27,7 @@ def create_app(forge: Forge, orchestrations: Orchestrations | None = None) -> Fa
     app.state.forge = forge
     app.state.orchestrations = orchestrations
     errors.install(app)
-    for module in (health, traces, jobs, models, datasets, webhooks):
+    for module in (health, traces, jobs, models, datasets, webhooks, domains, evaluations):
         app.include_router(module.router)
     for module in (session, insights, dataset_checks, dashboard):  # the dashboard at / and what only it reads
         app.include_router(module.router)

@@ -20,7 +20,7 @@ from forge.demo import seed
 from forge.domain.errors import ForgeError
 from forge.domain.job_settings import JobSettings
 from forge.domain.models import DistillationJob, ModelVersion
-from forge.services import runs
+from forge.services import domains, runs
 from forge.services import traces as trace_service
 from forge.services.estimates import estimate_dataset
 from forge.services.evaluation import Limits, evaluate_model
@@ -49,8 +49,8 @@ def demo(
     path = seed.write(home / "traces.jsonl", count=count)
     rejects: list[trace_service.Reject] = []
     with open(path, "rb") as stream:
-        summary = trace_service.import_jsonl(f.storage, stream, tenant=TENANT, domain=DOMAIN, known_domains=f.domains,
-                                             on_reject=rejects.append)
+        summary = trace_service.import_jsonl(f.storage, stream, tenant=TENANT, domain=DOMAIN, on_reject=rejects.append,
+                                             known_domains=domains.known(f, TENANT, DOMAIN))
     out.print(f"1. Teacher traffic: {count} lines for the '{DOMAIN}' domain (forge.demo.seed) → {summary.imported} "
               f"traces imported, {summary.rejected_total} lines rejected "
               f"({_counts(summary.rejected)}; e.g. line {rejects[0].line}: {rejects[0].detail})." if rejects else

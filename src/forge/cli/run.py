@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from forge.cli.common import forge, out
 from forge.domain.job_settings import JobSettings
 from forge.domain.models import DistillationJob
-from forge.services import capture, runs
+from forge.services import capture, domains, runs
 from forge.services.traces import count_golden
 from forge.workflow.worker import Worker, engine_for, running_worker
 
@@ -93,7 +93,7 @@ def status(tenant: Optional[str] = typer.Option(None)) -> None:
     f = forge()
     tenant = tenant or f.settings.tenant
     out.print(f"Tenant {tenant}", markup=False)
-    for domain in sorted(f.domains):
+    for domain in domains.names(f, tenant):
         counts = count_golden(f.storage, tenant, domain, f.settings.min_score)
         route = f.storage.routes.get(tenant, domain)
         live = route.production_model or "teacher"

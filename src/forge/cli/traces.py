@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from forge.cli.common import err, forge, out
+from forge.services import domains
 from forge.services import traces as service
 
 app = typer.Typer(help="Traces: import them, list them, say which are good.", no_args_is_help=True)
@@ -41,10 +42,10 @@ def import_(
             if reject_file is not None:
                 reject_file.write(json.dumps({"line": reject.line, "reason": reject.reason, "detail": reject.detail}) + "\n")
 
-        summary = service.import_jsonl(
-            f.storage, stream, tenant=tenant or f.settings.tenant, domain=domain or f.settings.domain,
-            known_domains=f.domains, on_reject=report, resume=resume,
-        )
+        tenant, domain = tenant or f.settings.tenant, domain or f.settings.domain
+        summary = service.import_jsonl(f.storage, stream, tenant=tenant, domain=domain,
+                                       known_domains=domains.known(f, tenant, domain), on_reject=report,
+                                       resume=resume)
     if summary.already:  # the same file (by its sha256) was imported before: nothing is stored twice
         skipped = f"; resumed after line {summary.resumed_after:,}" if summary.resumed_after else ""
         out.print(f"{summary.imported:,} new, {summary.already:,} already imported, from {summary.lines:,} lines"

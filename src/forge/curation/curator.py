@@ -41,6 +41,7 @@ class CurationOptions:
     require_golden: bool = True  # uploads are curated by hand: only the format, PII and dedup rules apply
     max_examples: int | None = None
     prices: cost.PriceTable = field(default_factory=lambda: cost.DEFAULT_PRICES)
+    holdout: frozenset[str] = frozenset()  # conversations (curation.group_key) held out for evaluation: never kept
 
 
 @dataclass
@@ -161,6 +162,8 @@ class Curator:
             return self._reject(item, "student_answer", "a student model answered this call, not the teacher")
         if trace.feedback == "rejected":
             return self._reject(item, "rejected_feedback", "a person rejected this answer")
+        if self.options.holdout and curation.group_key(trace.messages, trace.conversation_id) in self.options.holdout:
+            return self._reject(item, "eval_set", "its conversation is held out in the domain's eval set")
         answer = content_text(trace.response.get("content"))
         prompt = "\n".join(content_text(m.get("content")) for m in trace.messages)
         reason = curation.rule_violation(answer, prompt, self.rules)

@@ -156,6 +156,7 @@ class JobState(BaseModel):
     prepared: dict[str, Any] | None = None  # where the provider reads the dataset (paths, file ids, URIs)
     event_cursor: str | None = None  # the provider's last copied event
     training: dict[str, Any] = Field(default_factory=dict)  # state, progress, trained tokens, last loss
+    eval_set: int | None = None  # the eval set version curate carved before training: what evaluate scores on
     resumes: int = 0  # times the reconciler started the run again after its orchestration went missing
 
 

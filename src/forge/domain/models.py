@@ -90,6 +90,7 @@ class DistillationJob(Record):
     job_id: str = Field(default_factory=new_id)
     tenant: str
     domain: str
+    domain_version: int | None = None  # the tenant's domain version the run uses; None: the packaged template
     status: JobStatus = JobStatus.COLLECTING
     trigger: str = "manual"
     provider: str | None = None

@@ -9,6 +9,15 @@ from pathlib import Path
 from forge.domain.benchmarks import BenchmarkInvalid, BenchmarkTask, parse_benchmark
 
 
+def template_benchmark(domain: str, home: Path | None = None) -> list[BenchmarkTask] | None:
+    """A template's tasks (the operator's file, else the packaged one); None when it has none."""
+    user = home / "benchmarks" / f"{domain}.jsonl" if home else None
+    packaged = resources.files("forge.domain_templates") / "benchmarks" / f"{domain}.jsonl"
+    if (user is None or not user.is_file()) and not packaged.is_file():
+        return None
+    return load_benchmark(domain, home)
+
+
 def load_benchmark(domain: str, home: Path | None = None) -> list[BenchmarkTask]:
     """The domain's tasks; a bad line raises BenchmarkInvalid naming the file and the line."""
     user = home / "benchmarks" / f"{domain}.jsonl" if home else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -40,12 +41,17 @@ def evaluate(forge: Forge, request: EvaluateRequest) -> EvaluateResult:
         baseline = _baseline(forge, request, model)
         limits = Limits(request.max_examples, request.max_tasks, request.max_tokens, request.judge)
         evaluation = evaluate_model(forge, tenant=request.tenant, domain=request.domain, model=model, baseline=baseline,
-                                    dataset_id=request.dataset_id or job.dataset_id, limits=limits, job_id=job.job_id)
+                                    dataset_id=request.dataset_id or job.dataset_id, limits=limits, job_id=job.job_id,
+                                    domain_version=job.domain_version, eval_set_version=job.state.eval_set)
     except (ConfigError, InvalidInput, NotFound) as exc:  # retrying would not help: the job fails with this reason
         record(forge, request.job_id, "evaluation", f"evaluation could not run: {exc}", level="error")
         return EvaluateResult(job_id=request.job_id, domain=request.domain, model=request.model_version_id or
                               request.result_model or "?", decision="fail", reasons=[str(exc)], error=str(exc))
     result = evaluation.result
+    # Every task's and example's result, before the verdict is recorded: a recorded verdict always has them.
+    forge.storage.evaluations.put_results(request.tenant, job.job_id, {
+        "jobId": job.job_id, "domain": request.domain, "model": result.model, "baseline": result.baseline,
+        "items": evaluation.items()})
     _note_on_model(forge, model, result)
     job = update_job(forge, request.tenant, request.job_id, lambda j: _keep_first(j, result))
     recorded = EvaluateResult.model_validate(job.eval_metrics)
@@ -138,3 +144,11 @@ def _note_on_model(forge: Forge, model: ModelVersion, result: EvaluateResult) ->
         current.metrics["evaluation"] = note
 
     update_model(forge, model.tenant, model.domain, model.version_id, change)
+
+
+def results(forge: Forge, tenant: str, job_id: str) -> dict[str, Any]:
+    """A job's evaluation: the verdict with its reasons and measures, and every task's and example's result."""
+    job = forge.storage.jobs.get(tenant, job_id)  # another tenant's job is as unknown as a missing one
+    stored = forge.storage.evaluations.results(tenant, job_id) or {}
+    return {"jobId": job.job_id, "domain": job.domain, "domainVersion": job.domain_version,
+            "evaluation": job.eval_metrics or None, "items": stored.get("items", [])}

@@ -19,11 +19,12 @@ from pydantic.alias_generators import to_camel
 from forge import tokens
 from forge.bootstrap import Forge
 from forge.domain.dataset_stats import MIN_EXAMPLES, too_few_message
-from forge.domain.errors import AlreadyExists, DatasetInvalid, DomainNotFound
+from forge.domain.errors import AlreadyExists, DatasetInvalid
 from forge.domain.models import Dataset, is_golden, new_id
 from forge.domain.traces import split_trace_id
 from forge.curation import sources as trace_sources
 from forge.curation.curator import FILES, Curator, CurationOptions, CurationOutcome, newest_cutoff
+from forge.services import domains, evalsets
 from forge.services.pricing import grader_for, price_table
 
 
@@ -40,6 +41,7 @@ class CurateRequest(BaseModel):
     seed: int = 42
     source_file: str | None = Field(None, description="Read this JSONL file instead of Table storage.")
     out_dir: str | None = Field(None, description="Also keep train/valid/rejects/stats here.")
+    domain_version: int | None = Field(None, description="The tenant's domain version to curate by (a job's).")
 
     @field_validator("since", "until")
     @classmethod
@@ -66,6 +68,7 @@ class CurateResult(BaseModel):
     currency: str
     warnings: list[str]
     reused: bool = False  # True when the job's dataset already existed and was returned as is
+    eval_set_version: int | None = None  # the eval set carved before this build (its conversations left out)
 
 
 def dataset_id_for(job_id: str) -> str:
@@ -75,8 +78,7 @@ def dataset_id_for(job_id: str) -> str:
 
 def curate(forge: Forge, request: CurateRequest) -> CurateResult:
     """Build, store and record one dataset version; DatasetInvalid (nothing stored) when too few examples survive."""
-    if request.domain not in forge.domains:
-        raise DomainNotFound(f"No domain '{request.domain}'. Known domains: {', '.join(sorted(forge.domains))}.")
+    found = domains.resolve(forge, request.tenant, request.domain, request.domain_version)
     dataset_id = dataset_id_for(request.job_id) if request.job_id else new_id()
     if request.job_id:
         existing = forge.storage.datasets.find(request.tenant, dataset_id)
@@ -86,10 +88,17 @@ def curate(forge: Forge, request: CurateRequest) -> CurateResult:
     cutoff = _cutoff(forge, request, source)
     if cutoff and not request.source_file:  # Table rows sort by time: older ones are not even read
         source = trace_sources.stored(forge.storage, request.tenant, request.domain, cutoff, request.until)
+    carved = None
+    if request.job_id and not request.source_file and not domains.has_tasks(forge, request.tenant, found,
+                                                                              request.domain):
+        # Before anything trains: the eval set takes its share of the new traffic first.
+        carved = evalsets.ensure(forge, request.tenant, request.domain, found.config, until=request.until,
+                                 job_id=request.job_id)
     options = CurationOptions(
-        domain=forge.domains[request.domain], model=forge.settings.student_base_model,
+        domain=found.config, model=forge.settings.student_base_model,
         min_score=forge.settings.min_score, valid_share=request.valid_share, seed=request.seed,
         max_examples=request.max_examples, prices=price_table(forge.settings),
+        holdout=evalsets.held_out_groups(forge, request.tenant, request.domain),
     )
     with tempfile.TemporaryDirectory(prefix="forge-curate-") as scratch:
         work = Path(request.out_dir) if request.out_dir else Path(scratch)
@@ -97,7 +106,9 @@ def curate(forge: Forge, request: CurateRequest) -> CurateResult:
                         store_scores=request.source_file is None, tenant=request.tenant)
         if outcome.stats.train < MIN_EXAMPLES:
             raise DatasetInvalid(too_few_message(outcome.stats.train))
-        return _store(forge, request, dataset_id, outcome, work)
+        result = _store(forge, request, dataset_id, outcome, work)
+    result.eval_set_version = carved.version if carved else None
+    return result
 
 
 def build(forge: Forge, options: CurationOptions, source: trace_sources.Source, work: Path, *, cutoff: datetime | None,

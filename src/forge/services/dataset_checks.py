@@ -10,10 +10,11 @@ from typing import IO, Any
 from forge import tokens
 from forge.bootstrap import Forge
 from forge.domain.dataset_stats import MIN_EXAMPLES, too_few_message
-from forge.domain.errors import DatasetNotFound, DomainNotFound, InvalidInput
+from forge.domain.errors import DatasetNotFound, InvalidInput
 from forge.curation import sources as trace_sources
 from forge.curation.curator import Curator, CurationOptions
 from forge.services.datasets import UPLOAD_FORMATS, get
+from forge.services.domains import domain_for
 from forge.services.pricing import price_table
 
 MAX_REJECTS = 1000  # lines listed; the counts by reason cover every line
@@ -24,11 +25,10 @@ def check_upload(forge: Forge, tenant: str, domain: str, data: IO[bytes], fmt: s
     """What uploading this file would keep and drop (each dropped line with its reason), without storing it."""
     if fmt not in UPLOAD_FORMATS:
         raise InvalidInput(f"Unknown format '{fmt}'; upload one of {', '.join(UPLOAD_FORMATS)}.")
-    if domain not in forge.domains:
-        raise DomainNotFound(f"No domain '{domain}'. Known domains: {', '.join(sorted(forge.domains))}.")
     settings = forge.settings
     # The same options an upload is curated with (services.datasets.upload), without a grader: uploads need none.
-    options = CurationOptions(domain=forge.domains[domain], model=settings.student_base_model, min_score=settings.min_score,
+    options = CurationOptions(domain=domain_for(forge, tenant, domain), model=settings.student_base_model,
+                              min_score=settings.min_score,
                       valid_share=valid_share, seed=seed, require_golden=False, prices=price_table(settings))
     count = tokens.counter_for_model(options.model, home=settings.home, node_modules=settings.node_modules)
     with tempfile.TemporaryDirectory(prefix="forge-check-") as scratch:

@@ -12,10 +12,11 @@ from forge import tokens
 from forge.bootstrap import Forge
 from forge.domain import chat_format, cost, curation
 from forge.domain.dataset_stats import MIN_EXAMPLES, too_few_message
-from forge.domain.errors import DatasetInvalid, DatasetNotFound, DomainNotFound, InvalidInput
+from forge.domain.errors import DatasetInvalid, DatasetNotFound, InvalidInput
 from forge.domain.models import Dataset, new_id, utcnow
 from forge.curation import sources as trace_sources
 from forge.curation.curator import CurationOptions
+from forge.services.domains import domain_for
 from forge.services.pricing import price_table
 from forge.services.curation import CurateResult, build, store
 from forge.storage.tables import Page
@@ -148,9 +149,7 @@ def upload(forge: Forge, tenant: str, domain: str, data: IO[bytes], fmt: str, *,
     """A dataset from a person's file: format, PII, special-token, token-limit and dedup rules apply; no score needed."""
     if fmt not in UPLOAD_FORMATS:
         raise InvalidInput(f"Unknown format '{fmt}'; upload one of {', '.join(UPLOAD_FORMATS)}.")
-    if domain not in forge.domains:
-        raise DomainNotFound(f"No domain '{domain}'. Known domains: {', '.join(sorted(forge.domains))}.")
-    options = CurationOptions(domain=forge.domains[domain], model=forge.settings.student_base_model,
+    options = CurationOptions(domain=domain_for(forge, tenant, domain), model=forge.settings.student_base_model,
                       min_score=forge.settings.min_score, valid_share=valid_share, seed=seed, require_golden=False,
                       prices=price_table(forge.settings))
     source = lambda: trace_sources.parse_upload(data, fmt, tenant=tenant, domain=domain)  # noqa: E731 (read once)

@@ -7,6 +7,7 @@ from typing import Any
 
 from forge.bootstrap import Forge
 from forge.domain.models import JobStatus
+from forge.services.domains import domain_for
 from forge.services.traces import count_golden
 from forge.services.jobs import JobRef, enter, record
 
@@ -39,10 +40,13 @@ def gather(forge: Forge, request: GatherRequest) -> dict[str, Any]:
         record(forge, request.job_id, "gather", f"{counts.golden} new golden traces of {counts.total} since "
                f"{since.isoformat() if since else 'the beginning'}", golden=counts.golden, total=counts.total)
     threshold = job.settings.trigger_threshold
+    if threshold is None:  # the domain's own threshold, else the configured one
+        threshold = domain_for(forge, request.tenant, request.domain, job.domain_version).trigger_threshold
     threshold = forge.settings.trigger_threshold if threshold is None else threshold
     golden = job.state.golden_new or 0
     if golden < threshold:
         return {"skip": True, "golden_new": golden, "cutoff": job.state.cutoff,
                 "reason": f"{golden} new golden traces since the last run; {threshold} needed "
-                          "(FORGE_TRIGGER_THRESHOLD). Collect more traces or lower the threshold."}
+                          "(the domain's trigger_threshold, else FORGE_TRIGGER_THRESHOLD). Collect more traces or "
+                          "lower the threshold."}
     return {"skip": False, "golden_new": golden, "cutoff": job.state.cutoff}

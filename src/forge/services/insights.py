@@ -10,6 +10,7 @@ from typing import Any
 from forge.bootstrap import Forge
 from forge.domain.models import DistillationJob, JobStatus, Route, is_golden, utcnow
 from forge.domain.usage import Call, Prices, summarize
+from forge.services import domains as domain_service
 from forge.storage.trace_days import trace_facts
 
 MAX_ALERTS = 20
@@ -25,7 +26,7 @@ def overview(forge: Forge, tenant: str, *, days: int = 14, now: datetime | None 
     teacher_prices = Prices(settings.teacher_price_input, settings.teacher_price_output)
     student_prices = Prices(settings.student_price_input, settings.student_price_output)
     domains = []
-    for name in sorted(forge.domains):
+    for name in domain_service.names(forge, tenant):
         route = forge.storage.routes.get(tenant, name)
         series = {d: {"date": d, "traces": 0, "golden": 0, "requests": Counter()} for d in dates}
         calls = []
@@ -43,7 +44,7 @@ def overview(forge: Forge, tenant: str, *, days: int = 14, now: datetime | None 
         mine = [j for j in jobs if j.domain == name]
         domains.append({
             "domain": name,
-            "description": forge.domains[name].description,
+            "description": domain_service.domain_for(forge, tenant, name).description,
             "days": [{**d, "requests": dict(d["requests"])} for d in series.values()],
             "route": {"productionModel": route.production_model, "canaryModel": route.canary_model,
                       "canaryPercent": route.canary_percent, "teacher": settings.teacher_model},
@@ -55,9 +56,10 @@ def overview(forge: Forge, tenant: str, *, days: int = 14, now: datetime | None 
     return {"since": start.isoformat(), "days": days, "domains": domains, "alerts": _alerts(jobs, start)}
 
 
-def domains(forge: Forge) -> list[dict[str, Any]]:
-    """The configured domains' settings, as the API validates them (read-only until domains become tenant data)."""
-    return [forge.domains[name].model_dump(mode="json") for name in sorted(forge.domains)]
+def domains(forge: Forge, tenant: str) -> list[dict[str, Any]]:
+    """The tenant's domains' settings, in the domain file's schema (the same GET /api/v1/domains/{name} shows)."""
+    return [domain_service.domain_for(forge, tenant, name).model_dump(mode="json")
+            for name in domain_service.names(forge, tenant)]
 
 
 def _role(model: str, route: Route, teacher: str) -> str:

@@ -13,6 +13,7 @@ from forge.domain.errors import ConcurrentUpdate, DatasetNotFound, DomainNotFoun
 from forge.domain.job_settings import shown_model
 from forge.domain.models import ModelStage, ModelVersion, Route, utcnow
 from forge.domain.usage import Call, ModelUsage, Prices, summarize
+from forge.services.domains import domain_for
 from forge.storage import Storage
 from forge.storage.tables import Page
 
@@ -50,16 +51,17 @@ def promote_model(
 ) -> RegistryChange:
     """Staging/archived → candidate (the canary, at the domain's share unless given) → production."""
     model = get_model(forge.storage, tenant, version_id)
-    rules = forge.domains.get(model.domain)
-    if rules is None:
-        raise DomainNotFound(f"Model {version_id} belongs to domain '{model.domain}', which is no longer configured; "
-                             "add its config back under $FORGE_HOME/domains/ to route it.")
-    percent = canary_percent if canary_percent is not None else rules.routing.canary_percent
+    try:
+        rules = domain_for(forge, tenant, model.domain).routing
+    except DomainNotFound:
+        raise DomainNotFound(f"Model {version_id} belongs to domain '{model.domain}', which no longer exists; create "
+                             f"it again (`forge domain create {model.domain} …`) to route it.") from None
+    percent = canary_percent if canary_percent is not None else rules.canary_percent
 
     def act(route: Route, current: ModelVersion) -> registry.Transition:
         transition = registry.promote(route, current, to, percent)
         if transition.changed:
-            transition.route.sticky_by = rules.routing.sticky_by
+            transition.route.sticky_by = rules.sticky_by
         return transition
 
     return _apply(forge.storage, tenant, model, act)

@@ -1,5 +1,6 @@
 """Promotion: a student that passed its gates goes live (canary, or production when the domain has none yet);
-one that failed is archived with the reasons. Idempotent per job id."""
+one that failed is archived with the reasons; one whose evaluation waits (a judge the domain requires did not run)
+is held in staging, routed nowhere. Idempotent per job id."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from forge.domain.models import DistillationJob, JobEvent, ModelStage, ModelVers
 from forge.services import models as registry
 from forge.services.jobs import JobRef, update_job, update_model
 
-PromotionOutcome = Literal["production", "canary", "archived"]
+PromotionOutcome = Literal["production", "canary", "archived", "held"]
 
 
 class PromoteRequest(JobRef):
     model_version_id: str
-    decision: Literal["pass", "fail"]
+    decision: Literal["pass", "fail", "wait"]
     reasons: list[str] = Field(default_factory=list)
 
 
@@ -40,8 +41,10 @@ def promote(forge: Forge, request: PromoteRequest) -> PromoteResult:
     model = storage.models.get(request.tenant, request.domain, request.model_version_id)
     route = storage.routes.get(request.tenant, request.domain)
     replaced = None
-    if request.decision == "fail":
-        outcome: PromotionOutcome = "archived"
+    if request.decision == "wait":
+        outcome: PromotionOutcome = "held"  # stays in staging: `forge models promote` once a judged evaluation passes
+    elif request.decision == "fail":
+        outcome = "archived"
         if model.stage != ModelStage.ARCHIVED:
             registry.archive_model(storage, request.tenant, model.version_id)
     elif model.stage == ModelStage.PRODUCTION or (model.stage == ModelStage.STAGING and not route.production_model):
@@ -81,9 +84,11 @@ def _record_on_job(forge: Forge, job: DistillationJob, result: PromoteResult) ->
 
     update_job(forge, job.tenant, job.job_id, change)
     where = {"production": "now serves in production", "archived": "was archived",
+             "held": "is held in staging, waiting for an evaluation with a judge",
              "canary": f"is the canary at {result.canary_percent or 0:g}%"}[result.outcome]
     forge.storage.events.append(job.job_id, JobEvent(
-        job_id=job.job_id, type="promotion", level="info" if result.outcome != "archived" else "warning",
+        job_id=job.job_id, type="promotion", level="info" if result.outcome in ("production", "canary") else
+        "warning",
         message=f"model {result.model_version_id} {where}" + (f": {'; '.join(result.reasons)}" if result.reasons
                                                               else ""),
         data=result.model_dump(mode="json"),

@@ -8,9 +8,10 @@ from typing import Any, Protocol
 
 from forge.bootstrap import Forge
 from forge.config import Provider
-from forge.domain.errors import AlreadyExists, Forbidden, ForgeError, InvalidInput
+from forge.domain.errors import AlreadyExists, DomainNotFound, Forbidden, ForgeError, InvalidInput
 from forge.domain.job_settings import OPENAI_HYPERPARAMETERS, JobSettings, tenant_base_model_problem
 from forge.domain.models import DistillationJob, JobStatus, new_id
+from forge.services import domains
 from forge.services.traces import count_golden
 from forge.services.gathering import watermark
 from forge.services.notifications import NotifyRequest, notify
@@ -95,13 +96,15 @@ async def trigger(
     model folder and any provider; API callers may not."""
     if engine is None:
         raise EngineUnavailable("No orchestration engine is attached: run `forge serve` or `forge worker`.")
-    if domain not in forge.domains:
-        raise InvalidInput(f"No domain '{domain}'. Known domains: {', '.join(sorted(forge.domains))}.")
+    try:
+        found = domains.usable(forge, tenant, domain)
+    except DomainNotFound as exc:
+        raise InvalidInput(str(exc)) from None
     settings = settings or JobSettings()
     provider = provider or forge.settings.provider.value
     check_request(forge, provider, settings, by_operator=by_operator)
     job = DistillationJob(job_id=job_id or new_id(), tenant=tenant, domain=domain, trigger=trigger_kind,
-                          provider=provider, settings=settings)
+                          provider=provider, settings=settings, domain_version=found.version)
     try:
         job = forge.storage.jobs.create(job)
     except AlreadyExists:
@@ -151,13 +154,15 @@ def nightly_id(tenant: str, domain: str, moment: datetime) -> str:
 
 
 async def nightly(forge: Forge, engine: Orchestrations, tenants: list[str], moment: datetime) -> list[str]:
-    """The scheduled run: one job per tenant and domain with enough new golden traces; a double fire starts one."""
+    """The scheduled run: one job per tenant and enabled domain with enough new golden traces (the domain's own
+    threshold, else FORGE_TRIGGER_THRESHOLD); a double fire starts one."""
     started = []
     for tenant in tenants:
-        for domain in sorted(forge.domains):
+        for domain in domains.names(forge, tenant):
             since = watermark(forge, tenant, domain)
             counts = count_golden(forge.storage, tenant, domain, forge.settings.min_score, since=since)
-            if counts.golden < forge.settings.trigger_threshold:
+            threshold = domains.domain_for(forge, tenant, domain).trigger_threshold
+            if counts.golden < (forge.settings.trigger_threshold if threshold is None else threshold):
                 continue
             job, fresh = await trigger(forge, engine, tenant=tenant, domain=domain, trigger_kind="nightly",
                                        job_id=nightly_id(tenant, domain, moment), by_operator=True)
@@ -167,8 +172,8 @@ async def nightly(forge: Forge, engine: Orchestrations, tenants: list[str], mome
 
 
 def tenants(forge: Forge) -> list[str]:
-    """Tenants Forge works for: those holding API keys, and the configured default."""
-    return sorted({forge.settings.tenant, *forge.storage.keys.tenants()})
+    """Tenants Forge works for: those holding API keys or domains of their own, and the configured default."""
+    return sorted({forge.settings.tenant, *forge.storage.keys.tenants(), *forge.storage.domains.tenants()})
 
 
 def run_sync(coroutine: Any) -> Any:

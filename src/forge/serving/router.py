@@ -68,11 +68,14 @@ class Stream:
 
 
 class Router:
-    def __init__(self, storage: Storage, settings: Settings, domains: Iterable[str],
+    def __init__(self, storage: Storage, settings: Settings, domains: Iterable[str] | Callable[[str], Iterable[str]],
                  clients: ClientFactory | None = None, clock: Callable[[], float] = time.monotonic):
         self.storage = storage
         self.settings = settings
-        self.domains = frozenset(domains)
+        # A tenant's domains (its own and the templates), read once per route TTL; or one fixed set for all.
+        names = domains if callable(domains) else (lambda _tenant, fixed=frozenset(domains): fixed)
+        self.domains: TtlCache[str, frozenset[str]] = TtlCache(lambda tenant: frozenset(names(tenant)),
+                                                               settings.router_route_ttl_s)
         self._make_client = clients or self._default_client
         self._clients: dict[str, ChatClient] = {}
         self._transport = PooledTransport(max_idle=settings.router_concurrency)  # shared: one pool per upstream
@@ -104,8 +107,14 @@ class Router:
                               code="insufficient_scope")
         return record
 
-    def aliases(self) -> list[str]:
-        return [routing.alias(d) for d in sorted(self.domains)]
+    async def aliases(self, tenant: str) -> list[str]:
+        """`forge:{domain}` for each domain the tenant can call."""
+        try:
+            found = await self.domains.get(tenant)
+        except Exception:
+            raise RouterError(503, "Forge cannot read this tenant's domains right now (storage unreachable); retry "
+                                   "shortly.", code="storage_unavailable") from None
+        return [routing.alias(d) for d in sorted(found)]
 
     async def complete(self, tenant: str, body: dict[str, Any], headers: Mapping[str, str]) -> Answer:
         """A `chat.completion` from the routed model, or from the teacher when the student fails."""
@@ -178,9 +187,10 @@ class Router:
     async def target(self, tenant: str, body: dict[str, Any], headers: Mapping[str, str]) -> Target:
         """Which domain the call is for and which model answers it; 404 in OpenAI's shape for an unknown alias."""
         domain = routing.domain_of(body.get("model"), headers.get("x-forge-domain"))
-        if domain is None or domain not in self.domains:
+        aliases = await self.aliases(tenant)
+        if domain is None or routing.alias(domain) not in aliases:
             asked = headers.get("x-forge-domain") or body.get("model")
-            raise RouterError(404, f"The model '{asked}' does not exist. Use one of {', '.join(self.aliases())} "
+            raise RouterError(404, f"The model '{asked}' does not exist. Use one of {', '.join(aliases)} "
                                    "(GET /v1/models lists them) or name a domain in the X-Forge-Domain header.",
                               code="model_not_found", param="model")
         plan = await self.routes.get((tenant, domain))

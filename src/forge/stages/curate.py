@@ -25,7 +25,8 @@ def run(forge: Forge, request: Request) -> dict[str, Any]:
     job = enter(forge, request.tenant, request.job_id, JobStatus.CURATING)
     settings = job.settings
     wanted = CurateRequest(tenant=request.tenant, domain=request.domain, job_id=request.job_id, until=request.until,
-                           max_examples=settings.max_examples, valid_share=settings.valid_share, seed=settings.seed)
+                           max_examples=settings.max_examples, valid_share=settings.valid_share, seed=settings.seed,
+                           domain_version=job.domain_version)
     try:
         result = curate(forge, wanted)
     except DatasetInvalid as exc:
@@ -36,6 +37,8 @@ def run(forge: Forge, request: Request) -> dict[str, Any]:
         # The run's cost estimate goes on the job when training starts (services/estimates.py), from the
         # dataset's `estimate` written here.
         job.dataset_id, job.dataset_size = result.dataset_id, result.train
+        if result.eval_set_version:
+            job.state = job.state.model_copy(update={"eval_set": result.eval_set_version})
 
     update_job(forge, request.tenant, request.job_id, note)
     if not result.reused:  # a retried activity does not repeat its events

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from forge.storage.account import StorageAccount
 from forge.storage.apikeys import ApiKeyRepository
 from forge.storage.datasets import DatasetRepository
+from forge.storage.domains import DomainRepository
+from forge.storage.evaluations import EvaluationStore
 from forge.storage.events import JobEventRepository
 from forge.storage.jobs import JobRepository
 from forge.storage.models import ModelRepository, RouteRepository
@@ -23,6 +25,8 @@ class Storage:
     models: ModelRepository
     routes: RouteRepository
     keys: ApiKeyRepository
+    domains: DomainRepository
+    evaluations: EvaluationStore
 
     @classmethod
     def open(cls, account: StorageAccount, *, trace_shards: int = DEFAULT_SHARDS) -> "Storage":
@@ -37,6 +41,8 @@ class Storage:
             ModelRepository(account),
             RouteRepository(account),
             ApiKeyRepository(account),
+            DomainRepository(account),
+            EvaluationStore(account),
         )
 
 

@@ -12,8 +12,8 @@ from azure.storage.queue import QueueServiceClient
 
 from forge.domain.errors import StorageUnavailable
 
-TABLES = ("traces", "jobs", "jobevents", "datasets", "models", "routes", "apikeys")
-CONTAINERS = ("datasets", "models", "traces")
+TABLES = ("traces", "jobs", "jobevents", "datasets", "models", "routes", "apikeys", "domains", "evalsets")
+CONTAINERS = ("datasets", "models", "traces", "evaluations")
 EMULATOR_ACCOUNT = "devstoreaccount1"  # Azurite's well-known account
 
 

@@ -18,6 +18,7 @@ from forge.bootstrap import Forge
 from forge.domain.errors import TooManyRequests
 from forge.domain.models import ApiKey
 from forge.serving.errors import RouterError, parse_body
+from forge.services import domains
 from forge.serving.router import Router
 
 router = APIRouter(prefix="/v1", tags=["router"])
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["router"])
 
 def install(app: FastAPI, forge: Forge, chat_router: Router | None = None) -> Router:
     """Mount the endpoints on `app` with a Router (built from `forge` unless given), closed when the app stops."""
-    gateway = chat_router or Router(forge.storage, forge.settings, forge.domains)
+    gateway = chat_router or Router(forge.storage, forge.settings, lambda tenant: domains.names(forge, tenant))
     app.state.chat_router = gateway
     app.include_router(router)
     outer = app.router.lifespan_context
@@ -63,17 +64,18 @@ async def chat_completions(request: Request) -> Response:
         return _too_many(exc)
 
 
-@router.get("/models", summary="The model aliases this router serves: forge:{domain}")
+@router.get("/models", summary="The model aliases this router serves the caller: forge:{domain} for its domains")
 async def list_models(request: Request) -> Response:
     gateway: Router = request.app.state.chat_router
     try:
-        await _authenticate(request, gateway, scope="read")
+        key = await _authenticate(request, gateway, scope="read")
+        aliases = await gateway.aliases(key.tenant)
     except RouterError as exc:
         return exc.response()
     except TooManyRequests as exc:
         return _too_many(exc)
     created = int(time.time())
-    data = [{"id": alias, "object": "model", "created": created, "owned_by": "forge"} for alias in gateway.aliases()]
+    data = [{"id": alias, "object": "model", "created": created, "owned_by": "forge"} for alias in aliases]
     return Response(json.dumps({"object": "list", "data": data}), media_type="application/json")
 
 

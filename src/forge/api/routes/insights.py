@@ -21,5 +21,6 @@ def overview(key: Reader, forge: ForgeDep, days: int = Query(14, ge=1, le=92)) -
 
 @router.get("/domains")
 def domains(key: Reader, forge: ForgeDep) -> dict[str, Any]:
-    """The configured domains: description, system prompt, filters, scoring, gates and routing."""
-    return {"items": service.domains(forge)}
+    """The tenant's domains (its own and the templates): description, system prompt, filters, scoring, gates,
+    routing, task and eval set; `/api/v1/domains` manages them."""
+    return {"items": service.domains(forge, key.tenant)}

@@ -11,6 +11,7 @@ from forge.api.auth import ForgeDep, Reader, Writer
 from forge.api.errors import problem
 from forge.api.ids import DomainName, TraceId
 from forge.services import capture
+from forge.services import domains
 from forge.services import traces as service
 
 router = APIRouter(prefix="/api/v1/traces", tags=["traces"])
@@ -30,10 +31,9 @@ class FeedbackIn(BaseModel):
 
 @router.post("", status_code=201)
 def ingest_traces(batch: TraceBatch, key: Writer, forge: ForgeDep) -> Any:
-    ids, rejects = service.ingest(
-        forge.storage, batch.traces, tenant=key.tenant, domain=batch.domain or forge.settings.domain,
-        known_domains=forge.domains,
-    )
+    domain = batch.domain or forge.settings.domain
+    ids, rejects = service.ingest(forge.storage, batch.traces, tenant=key.tenant, domain=domain,
+                                  known_domains=domains.known(forge, key.tenant, domain))
     rejected = [{"index": r.line, "reason": r.reason, "detail": r.detail} for r in rejects]
     if rejects and not ids:
         return problem(422, "No valid traces", "Every record was rejected; see 'rejected' for why.", rejected=rejected)

@@ -1,0 +1,45 @@
+"""The base of every table in a domain file: an unknown key is refused naming it and listing the allowed ones, so
+a typo never silently falls back to a default. Pure."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+MAX_PATTERN = 500  # characters; a tenant's regex runs over traces and answers, so it stays short
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(str(k) for k in data if k not in cls.model_fields)
+            if unknown:
+                raise ValueError(f"unknown key {', '.join(repr(k) for k in unknown)}; allowed: "
+                                 f"{', '.join(sorted(cls.model_fields))}")
+        return data
+
+
+def compiles(pattern: str) -> str:
+    """The pattern, or ValueError saying why it is not a usable regex."""
+    if len(pattern) > MAX_PATTERN:
+        raise ValueError(f"regex is {len(pattern)} characters; at most {MAX_PATTERN} are allowed")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"regex {pattern!r} does not compile: {exc}") from None
+    return pattern
+
+
+def problems(exc: ValidationError) -> str:
+    """A validation error as `field.path: what is wrong`, joined by '; ': every problem names its field."""
+    found = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "domain"
+        found.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(found)
