@@ -120,11 +120,15 @@ def test_a_tenant_wide_listing_pages_through_every_domain_without_repeats(storag
     assert [i.split(".")[0] for i in seen] == ["coding"] * 25 + ["finance"] * 25 + ["legal"] * 25
 
 
-def test_a_forged_continuation_token_is_refused(storage, tenant):
-    from forge.storage.tables import encode_token
+def test_any_well_formed_continuation_token_is_a_place_to_resume_from(storage, tenant):
+    from forge.storage.tables import encode_cursor
 
-    with pytest.raises(InvalidInput, match="continuation token"):
-        storage.traces.list(tenant, continuation=encode_token({"a": 5}))
+    traces = [make_trace(tenant, domain, created_at=DAY + timedelta(minutes=i)) for i in range(3)
+              for domain in ("coding", "legal")]
+    storage.traces.add(traces)
+    resumed = storage.traces.list(tenant, continuation=encode_cursor("finance", ""))  # between the two domains
+    assert [t.domain for t in resumed.items] == ["legal"] * 3
+    assert storage.traces.list(tenant, continuation=encode_cursor("zzz", "")).items == []
 
 
 def test_traces_stored_before_sharding_are_read_and_migrated_once_even_after_a_crash(storage, tenant, forge_cli):

@@ -1,8 +1,10 @@
+import re
+
 import pytest
 
 from forge.domain.errors import InvalidInput
 from forge.domain.models import DistillationJob, JobStatus
-from forge.storage.tables import decode_token, encode_token, from_entity, to_entity
+from forge.storage.tables import CURSOR_PATTERN, decode_cursor, encode_cursor, from_entity, to_entity
 
 
 def test_a_record_survives_the_trip_through_a_table_entity():
@@ -14,11 +16,13 @@ def test_a_record_survives_the_trip_through_a_table_entity():
     assert from_entity(DistillationJob, entity) == job
 
 
-def test_continuation_tokens_are_opaque_and_a_forged_one_is_refused():
-    token = {"PartitionKey": "a|b", "RowKey": "c"}
-    assert decode_token(encode_token(token)) == token
-    assert encode_token(None) is None and decode_token(None) is None
-    with pytest.raises(InvalidInput, match="start over"):
-        decode_token("%%%not-base64")
-    with pytest.raises(InvalidInput):
-        decode_token(encode_token([1, 2]))
+def test_a_continuation_token_names_where_the_page_ended_and_any_well_formed_one_is_a_position():
+    token = encode_cursor("a|b", "c")
+    assert decode_cursor(token) == ("a|b", "c") and re.fullmatch(CURSOR_PATTERN, token)
+    assert decode_cursor(None) is None
+    assert decode_cursor("00ff") == ("\ufffd", "")  # a well-formed token is always some position, never a 4xx
+    for forged in ("%%%not-hex", "abc", "ZZ", "eyJhIjo1fQ"):
+        with pytest.raises(InvalidInput, match="start over"):
+            decode_cursor(forged)
+
+

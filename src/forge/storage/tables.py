@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -56,24 +56,32 @@ def from_entity(model: type[R], entity: Any, **extra: Any) -> R:
     return record
 
 
-def encode_token(token: Any) -> str | None:
-    if not token:
-        return None
-    raw = json.dumps(token, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+# A continuation is a keyset cursor: where the previous page ended, as the hex of its key parts. Every string of this
+# form is a valid cursor (the next page starts after that position), so a client can never hold a well-formed token
+# the server refuses; anything else is refused with what to do.
+CURSOR_PATTERN = r"^(?:[0-9a-f]{2}){1,1024}$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+_SEPARATOR = "\x1f"
+BAD_CURSOR = ("The continuation token is not valid: pass the `continuation` of the previous page as it was given, "
+              "or list again without it to start over.")
 
 
-def decode_token(token: str | None) -> Any:
+def encode_cursor(*parts: str) -> str:
+    """The opaque token of a position: where a page ended."""
+    return _SEPARATOR.join(parts).encode("utf-8").hex()
+
+
+def decode_cursor(token: str | None, parts: int = 2) -> tuple[str, ...] | None:
+    """The position a token names (`parts` strings), None without one; InvalidInput when it is not a token."""
     if not token:
         return None
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInput("The continuation token is not valid; list again without it to start over.") from None
-    if not isinstance(value, dict):
-        raise InvalidInput("The continuation token is not valid; list again without it to start over.")
-    return value
+    if not _CURSOR.fullmatch(token):
+        raise InvalidInput(BAD_CURSOR)
+    text = bytes.fromhex(token).decode("utf-8", errors="replace")
+    # Table keys hold no control characters, so none is a position: dropped, the rest is still an ordered bound.
+    text = "".join(c for c in text if c == _SEPARATOR or not (c < " " or "\x7f" <= c <= "\x9f"))
+    found = text.split(_SEPARATOR)[:parts]
+    return tuple(found + [""] * (parts - len(found)))
 
 
 def check_limit(limit: int) -> int:
@@ -137,14 +145,22 @@ class RecordTable(Generic[R]):
     def page(
         self, query: str, limit: int, continuation: str | None, *, decode: Callable[[Any], R] | None = None, **params: Any
     ) -> Page[R]:
-        """One page of a query, and the opaque token that fetches the next (None on the last page)."""
+        """One page of a query, and the cursor of the next (None on the last page).
+
+        Keyset paging: the next page is the rows after the last one shown, in the Table's (PartitionKey, RowKey)
+        order, so rows added meanwhile never shift a page and any cursor is a valid starting point."""
         check_limit(limit)
         decode = decode or (lambda entity: from_entity(self.model, entity))
-        pager = self.client.query_entities(query, parameters=params or None, results_per_page=limit).by_page(
-            continuation_token=decode_token(continuation)
-        )
-        items = [decode(e) for e in next(pager, [])]
-        return Page(items, encode_token(pager.continuation_token))
+        after = decode_cursor(continuation)
+        if after is not None:
+            pk, rk = quote(after[0]), quote(after[1])
+            query = f"({query}) and (PartitionKey gt {pk} or (PartitionKey eq {pk} and RowKey gt {rk}))"
+        rows = self.client.query_entities(query, parameters=params or None, results_per_page=min(limit + 1, MAX_PAGE))
+        entities = list(itertools.islice(rows, limit + 1))
+        more = len(entities) > limit
+        entities = entities[:limit]
+        token = encode_cursor(entities[-1]["PartitionKey"], entities[-1]["RowKey"]) if more else None
+        return Page([decode(e) for e in entities], token)
 
     def scan(self, query: str, **params: Any) -> Iterator[R]:
         for entity in self.client.query_entities(query, parameters=params or None):

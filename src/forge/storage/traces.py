@@ -21,11 +21,11 @@ from typing import Any, Callable, Iterable, Iterator
 from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError, ServiceResponseError
 from azure.data.tables import UpdateMode
 
-from forge.domain.errors import InvalidInput, TraceNotFound
+from forge.domain.errors import TraceNotFound
 from forge.domain.models import Trace
 from forge.domain.traces import InvalidTrace, split_trace_id
 from forge.storage.account import StorageAccount
-from forge.storage.tables import (Page, RecordTable, check_limit, decode_token, encode_token, from_entity,
+from forge.storage.tables import (Page, RecordTable, check_limit, decode_cursor, encode_cursor, from_entity,
                                   prefix_filter, quote, to_entity)
 
 BODY_FIELDS = ("messages", "response", "tools", "metadata")
@@ -130,16 +130,13 @@ class TraceRepository:
     ) -> Page[Trace]:
         """Oldest first (by domain when none is given); the token is opaque: where the page ended."""
         check_limit(limit)
-        token = decode_token(continuation) or {}
-        after, start = token.get("a"), token.get("d")
-        if (after is not None and not isinstance(after, str)) or (start is not None and not isinstance(start, str)):
-            raise InvalidInput("The continuation token is not valid; list again without it to start over.")
+        start, after = decode_cursor(continuation) or (None, None)  # the domain and the RowKey a page ended at
         items: list[Trace] = []
         for name in [domain] if domain else self._domains(tenant, start):
             last = after if domain or name == start else None  # where this domain's rows resume
             for entity in self._rows(tenant, name, since, until, after=last, page=limit + 1):
                 if len(items) == limit:  # one more row exists: the next page starts after the last one shown
-                    return Page(items, encode_token({"d": name, "a": last}))
+                    return Page(items, encode_cursor(name, last or ""))
                 items.append(self._trace(entity))
                 last = entity["RowKey"]
         return Page(items, None)
