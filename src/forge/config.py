@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     notify_eventgrid_endpoint: str | None = Field(None, description="Event Grid topic endpoint for job CloudEvents.")
     notify_eventgrid_key: SecretStr | None = Field(None, description="Topic access key; unset: Entra ID.")
     activity_budget_s: float = Field(300.0, gt=0, le=3600, description="Longest one activity may run.")
+    # Issue 19: curation maps chunks of the traces on several cores, and in Azure over shards as activities.
+    curate_workers: int | None = Field(None, ge=1, le=256, description="Processes curation maps on; unset: all cores.")
+    curate_fanout: int = Field(0, ge=0, le=64, description="Shard activities a job's curation runs at once (Durable "
+                               "fan-out, parts in Blob); 0: one curate activity with its own process pool.")
     storage_queue_url: str | None = Field(None, description="Queue account URL, used with DefaultAzureCredential.")
     router_capture: bool = Field(True, description="Record router calls as traces (through the capture queue).")
     local_trainer_config: Path | None = Field(None, description="forge-trainer YAML the local provider starts from.")

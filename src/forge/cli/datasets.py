@@ -28,6 +28,8 @@ def build(
     valid_share: float = typer.Option(0.1, min=0, max=0.5, help="Share of conversations held out for validation."),
     seed: int = typer.Option(42, help="Seed of the train/valid split."),
     tenant: Optional[str] = typer.Option(None, help="Tenant (default: FORGE_TENANT)."),
+    workers: Optional[int] = typer.Option(None, min=1, max=256, help="Processes to curate on (default: "
+                                          "FORGE_CURATE_WORKERS, else every core); the same files on any number."),
 ) -> None:
     """Curate golden traces into a new dataset version: filter, dedupe, scrub PII, split, validate, store."""
     f = forge()
@@ -35,6 +37,7 @@ def build(
         tenant=tenant or f.settings.tenant, domain=domain or f.settings.domain, since=since, until=until,
         max_examples=max_examples, valid_share=valid_share, seed=seed,
         source_file=str(from_file) if from_file else None, out_dir=str(out_dir) if out_dir else None,
+        workers=workers,
     )
     result = curate(f, request)
     out.print(f"Dataset {result.dataset_id} (version {result.version}"

@@ -1,7 +1,10 @@
-"""The curation core: one streaming pass from traces to train/valid/rejects JSONL files and their stats.
+"""The curation core, in two phases: map (`Mapper`: per trace, rules, grading, golden, format, PII, tokens, dedup
+keys and sketches, one compact `Frame` per batch) and reduce (`reduce_frames`: duplicates, the cap, the files).
 
-Memory is bounded by the batch (`BATCH` traces), the dedup key arrays (8 bytes per kept example, plus 8 per LSH
-band with near-duplicates on) and the histogram; the dataset itself only ever exists in the output files.
+`Curator` runs both in one process, batch by batch; `curation.parallel` maps chunks of a file or shards of the
+trace table in worker processes and reduces their frames in order, writing the same bytes. Memory is bounded by
+a batch, the dedup keys and sketches of kept examples (see `forge.domain.dedup`) and the histogram: the dataset
+itself only ever exists in the output files.
 """
 
 from __future__ import annotations
@@ -9,21 +12,24 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import orjson
+from ulid import ULID
 
 from forge.domain import chat_format, cost, curation, pii, routing
 from forge.domain.content import content_text
 from forge.domain.dataset_stats import CurationStats
-from forge.domain.dedup import KeyStore, NearDuplicates
+from forge.domain.dedup import sketch
 from forge.domain.domains import DomainConfig
 from forge.domain.models import Trace
 from forge.domain.traces import TraceLine, any_float
+from forge.curation.frames import KEY_MAX, Frame
 from forge.curation.sources import Incoming
 
 BATCH = 1024
@@ -65,36 +71,23 @@ class CurationOutcome:
         }
 
 
-class _Writer:
-    """JSONL lines to a file, hashed and counted as they go."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.handle = open(path, "wb")
-        self.sha = hashlib.sha256()
-        self.lines = 0
-
-    def write(self, record: dict[str, Any]) -> None:
-        line = None
-        if not any_float(record):  # orjson writes floats in another notation (1e16, not 1e+16)
-            try:
-                line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)  # the same bytes as json's, faster
-            except TypeError:  # lone surrogates, integers past 64 bits: json's encoding below decides
-                pass
-        if line is None:
-            line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "replace")
-        self.handle.write(line)
-        self.sha.update(line)
-        self.lines += 1
-
-    def close(self) -> dict[str, Any]:
-        self.handle.close()
-        return {"path": str(self.path), "lines": self.lines, "sha256": self.sha.hexdigest()}
+def encode(record: dict[str, Any]) -> bytes:
+    """One JSONL line: orjson's bytes where they equal json's, else json's (floats, lone surrogates, big ints)."""
+    if not any_float(record):  # orjson writes floats in another notation (1e16, not 1e+16)
+        try:
+            return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)  # the same bytes as json's, faster
+        except TypeError:  # lone surrogates, integers past 64 bits: json's encoding below decides
+            pass
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "replace")
 
 
-class Curator:
-    def __init__(self, options: CurationOptions, out_dir: Path, *, count: Callable[[str], int], grade: Grade | None = None,
-                 on_graded: Callable[[Trace | TraceLine, float], None] | None = None):
+class Mapper:
+    """The map phase over one stream of traces (a whole source, a file chunk, a storage shard): everything that
+    needs only the trace itself — rules, grading, the golden filter, formatting, PII, tokens, dedup keys and
+    sketches — one `Frame` per batch. What depends on other traces (duplicates, the cap) is the reduce's."""
+
+    def __init__(self, options: CurationOptions, *, count: Callable[[str], int], grade: Grade | None = None,
+                 on_graded: Callable[[Trace | TraceLine, float], None] | None = None, keys: str = "position"):
         self.options = options
         self.rules = options.domain.filters
         system_prompt = options.domain.system_prompt
@@ -104,57 +97,78 @@ class Curator:
         self.grade = grade
         self.on_graded = on_graded
         self.limit = cost.token_limit(options.model, options.prices)
-        self.stats = CurationStats()
-        self.exact = KeyStore()
-        threshold = self.rules.near_dup_threshold
-        self.near = NearDuplicates(threshold) if threshold else None
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self.out = {name: _Writer(out_dir / f"{name}.jsonl") for name in FILES}
+        self.keys = {"position": _position_key(), "line": _line_key, "ulid": _ulid_key}[keys]
+        self._frame: _Builder = _Builder()
+        self._now: _Candidate | None = None  # the candidate being formatted: its findings go on it
 
-    def run(self, items: Iterable[Incoming], cutoff: datetime | None = None) -> CurationOutcome:
-        """Curate every item; traces older than `cutoff` (the cap's boundary) are skipped as over the cap."""
+    def map(self, items: Iterable[Incoming], cutoff: datetime | None = None) -> Iterator[Frame]:
+        """Frames of at most `BATCH` traces, in input order; traces older than `cutoff` are dropped as over the cap.
+
+        A trace whose processing raises (a poisoned line) becomes the reject `unprocessable`; the rest go on."""
+        batch: list[tuple[tuple[int, int], Incoming]] = []
+        frame = _Builder()
+        for item in items:
+            key = self.keys(item)
+            frame.read += 1
+            if item.trace is None:
+                frame.reject(key, item, item.error.reason if item.error else "invalid",
+                             item.error.detail if item.error else "")
+            elif cutoff and item.trace.created_at < cutoff:
+                frame.drop("over_max_examples")
+            else:
+                batch.append((key, item))
+            if len(batch) >= BATCH:
+                yield self._safely(batch, frame)
+                batch, frame = [], _Builder()
+        if batch or frame.read:
+            yield self._safely(batch, frame)
+
+    def _safely(self, batch: list[tuple[tuple[int, int], Incoming]], frame: "_Builder") -> Frame:
+        self._frame = frame.copy()
         try:
-            batch: list[Incoming] = []
-            for item in items:
-                self.stats.read += 1
-                if item.trace is None:
-                    self._reject(item, item.error.reason if item.error else "invalid", item.error.detail if item.error else "")
-                elif cutoff and item.trace.created_at < cutoff:
-                    self.stats.drop("over_max_examples")
-                else:
-                    batch.append(item)
-                if len(batch) >= BATCH:
-                    self._batch(batch)
-                    batch = []
             self._batch(batch)
-        finally:
-            files = {name: writer.close() for name, writer in self.out.items()}
-        self.stats.finish()
-        manifest = f"train {files['train']['sha256']}\nvalid {files['valid']['sha256']}\n"
-        estimate = cost.estimate_from_totals(self.stats.train, self.stats.train_tokens[0], self.stats.train_tokens[1],
-                                             self.options.model, prices=self.options.prices, limit=self.limit)
-        return CurationOutcome(self.stats, files, hashlib.sha256(manifest.encode()).hexdigest(), estimate)
+            return self._frame.build()
+        except Exception:  # noqa: BLE001 — one bad trace must not fail the build: find it, keep the others
+            pass
+        for key, item in batch:
+            self._frame = frame.copy()
+            try:
+                self._batch([(key, item)])
+                frame = self._frame
+            except Exception as exc:  # noqa: BLE001
+                frame.reject(key, item, "unprocessable", f"curation failed on this trace ({type(exc).__name__}); "
+                             "it was left out and the rest of the build went on")
+        return frame.build()
 
-    def _batch(self, batch: list[Incoming]) -> None:
+    def _batch(self, batch: list[tuple[tuple[int, int], Incoming]]) -> None:
         if not batch:
             return
-        batch = [i for i in batch if self._passes_rules(i)]
+        self._frame.keys_of = {id(item): key for key, item in batch}
+        items = [i for _, i in batch if self._passes_rules(i)]
         if self.grade is not None:
-            self._grade([i.trace for i in batch if i.trace.score is None and i.trace.feedback is None])
+            self._grade([i.trace for i in items if i.trace.score is None and i.trace.feedback is None])
         if self.options.require_golden:
-            batch = [i for i in batch if self._golden(i)]
-        batch = self._unique(batch)
-        formatted = [f for f in (self._format(i) for i in batch) if f is not None]
-        if self.near is not None and formatted:
-            texts = [_dedup_text(example) for _, example, *_ in formatted]
-            checked = self.near.check(texts)
-            for (item, *_), dup in zip(formatted, checked.duplicate):
-                if dup:
-                    self._reject(item, "near_duplicate", "close to an earlier example")
-            formatted = [f for f, dup in zip(formatted, checked.duplicate) if not dup]
-            self.near.keep(checked)
-        for item, example, tokens, per_role in formatted:
-            self._write(item, example, tokens, per_role)
+            items = [i for i in items if self._golden(i)]
+        for item in items:
+            self._candidate(item)
+        self._frame.sketch(self.rules.near_dup_threshold)
+
+    def _candidate(self, item: Incoming) -> None:
+        trace = item.trace
+        self._now = found = _Candidate(self._frame.keys_of[id(item)],
+                                       curation.exact_key([*trace.messages, trace.response]), _who(item))
+        formatted = self._format(item)
+        self._now = None
+        if formatted is not None:
+            _, example, tokens, per_role = formatted
+            found.example = example
+            found.line = encode(example)
+            found.tokens, found.per_role = tokens, per_role
+            for message in example["messages"]:
+                found.roles[message["role"]] = found.roles.get(message["role"], 0) + 1
+            found.split = curation.split_of(curation.group_key(trace.messages, trace.conversation_id),
+                                            self.options.seed, self.options.valid_share) == "valid"
+        self._frame.candidates.append(found)
 
     def _passes_rules(self, item: Incoming) -> bool:
         trace = item.trace
@@ -175,7 +189,7 @@ class Curator:
             if score is None:
                 continue
             trace.score = score
-            self.stats.graded += 1
+            self._frame.graded += 1
             if self.on_graded is not None:
                 self.on_graded(trace, score)  # stored on the trace: it is never graded twice
 
@@ -184,20 +198,6 @@ class Curator:
             return True
         reason = "unscored" if item.trace.score is None else "below_min_score"
         return self._reject(item, reason, f"score {item.trace.score} is under {self.options.min_score:g}")
-
-    def _unique(self, batch: list[Incoming]) -> list[Incoming]:
-        keys = np.fromiter((curation.exact_key([*i.trace.messages, i.trace.response]) for i in batch),
-                           dtype=np.uint64, count=len(batch))
-        seen = self.exact.contains(keys)
-        kept, batch_keys = [], set()
-        for item, key, before in zip(batch, keys.tolist(), seen.tolist()):
-            if before or key in batch_keys:
-                self._reject(item, "duplicate", "the same conversation was kept earlier")
-            else:
-                batch_keys.add(key)
-                kept.append(item)
-        self.exact.add(np.fromiter(batch_keys, dtype=np.uint64, count=len(batch_keys)))
-        return kept
 
     def _format(self, item: Incoming) -> tuple[Incoming, dict[str, Any], int, dict[str, int]] | None:
         example = chat_format.to_example(item.trace, self.options.domain.system_prompt)
@@ -214,8 +214,7 @@ class Curator:
             example, tokens, per_role = self._truncate(example, tokens, per_role)
         if tokens > self.limit:
             return self._reject(item, "over_token_limit", f"{tokens} tokens; {self.options.model} trains on {self.limit}") or None
-        if found:
-            self.stats.redacted_examples += 1
+        self._now.redacted = bool(found)
         return item, example, tokens, per_role
 
     def _scrub(self, example: dict[str, Any]) -> int | None:
@@ -227,12 +226,12 @@ class Curator:
             if self.options.domain.pii_policy == "drop":
                 found = pii.find(message["content"])
                 if found:
-                    self.stats.pii.update(found)
+                    self._now.pii.update(found)
                     return None
             else:
                 message["content"], found = pii.redact(message["content"])
                 if found:
-                    self.stats.pii.update(found)
+                    self._now.pii.update(found)
                     total += sum(found.values())
         return total
 
@@ -257,39 +256,170 @@ class Curator:
                 break
             messages.pop(drop_at)
             tokens, per_role = chat_format.count_example_tokens(example, self.count)
-        if tokens <= self.limit:
-            self.stats.truncated_examples += 1
+        self._now.truncated = tokens <= self.limit
         return example, tokens, per_role
 
-    def _write(self, item: Incoming, example: dict[str, Any], tokens: int, per_role: dict[str, int]) -> None:
-        trace = item.trace
-        split = curation.split_of(curation.group_key(trace.messages, trace.conversation_id), self.options.seed,
-                                  self.options.valid_share)
-        if self.options.max_examples and self.stats.kept >= self.options.max_examples:
-            self.stats.drop("over_max_examples")
-            return
-        self.out[split].write(example)
-        self.stats.kept += 1
-        roles: dict[str, int] = {}
-        for message in example["messages"]:
-            roles[message["role"]] = roles.get(message["role"], 0) + 1
-        self.stats.tokens.add(tokens, per_role, roles)
-        if split == "train":
-            self.stats.train += 1
-            self.stats.train_tokens[0] += min(tokens, self.limit)
-        else:
-            self.stats.valid += 1
-
     def _reject(self, item: Incoming, reason: str, detail: str) -> bool:
-        self.stats.drop(reason)
-        record: dict[str, Any] = {"reason": reason, "detail": detail}
-        if item.trace is not None and (item.number is None or item.trace.external_id):
-            # A stored trace is named by its id; a file's line by its own id, if it has one, and its number.
-            record["id"] = item.trace.id if item.number is None else item.trace.external_id
-        if item.number is not None:
-            record["line"] = item.number
-        self.out["rejects"].write(record)
+        if self._now is not None:  # formatting failed: a reject only if the reduce finds it is no duplicate
+            self._now.failed = (reason, detail)
+        else:
+            self._frame.reject(self._frame.keys_of[id(item)], item, reason, detail)
         return False
+
+
+class Curator:
+    """Map and reduce in one process, batch by batch: the whole curation of one stream of traces into
+    train/valid/rejects JSONL. The parallel build (`curation.parallel`) runs the same two phases over chunks."""
+
+    def __init__(self, options: CurationOptions, out_dir: Path, *, count: Callable[[str], int], grade: Grade | None = None,
+                 on_graded: Callable[[Trace | TraceLine, float], None] | None = None):
+        self.options = options
+        self.mapper = Mapper(options, count=count, grade=grade, on_graded=on_graded)
+        self.out_dir = out_dir
+
+    def run(self, items: Iterable[Incoming], cutoff: datetime | None = None) -> CurationOutcome:
+        """Curate every item; traces older than `cutoff` (the cap's boundary) are skipped as over the cap."""
+        return reduce_frames(self.options, self.mapper.map(items, cutoff), self.out_dir)
+
+
+def reduce_frames(options: CurationOptions, frames: Iterable[Frame], out_dir: Path) -> CurationOutcome:
+    """The reduce phase over frames in input order: duplicates, the cap, the files, the stats and the estimate."""
+    from forge.curation.reducer import Reducer  # the reducer reads these options: imported here, not at the top
+
+    reducer = Reducer(options, out_dir, cost.token_limit(options.model, options.prices))
+    try:
+        for frame in frames:
+            reducer.add(frame)
+    finally:
+        files = reducer.close()
+    stats = reducer.stats
+    stats.finish()
+    manifest = f"train {files['train']['sha256']}\nvalid {files['valid']['sha256']}\n"
+    estimate = cost.estimate_from_totals(stats.train, stats.train_tokens[0], stats.train_tokens[1], options.model,
+                                         prices=options.prices, limit=reducer.limit)
+    return CurationOutcome(stats, files, hashlib.sha256(manifest.encode()).hexdigest(), estimate)
+
+
+@dataclass
+class _Candidate:
+    key: tuple[int, int]
+    exact: int
+    who: bytes
+    line: bytes = b""
+    example: dict[str, Any] | None = None
+    failed: tuple[str, str] | None = None
+    split: bool = False  # valid
+    tokens: int = 0
+    per_role: dict[str, int] = field(default_factory=dict)
+    roles: dict[str, int] = field(default_factory=dict)
+    pii: Counter = field(default_factory=Counter)
+    redacted: bool = False
+    truncated: bool = False
+
+
+class _Builder:
+    """A frame being mapped: plain lists until `build` packs them into arrays."""
+
+    def __init__(self) -> None:
+        self.read = self.graded = 0
+        self.dropped: Counter = Counter()
+        self.rejects: list[tuple[tuple[int, int], bytes]] = []
+        self.candidates: list[_Candidate] = []
+        self.keys_of: dict[int, tuple[int, int]] = {}
+        self.near: tuple[np.ndarray, np.ndarray] | None = None
+        self.sketched = 0
+
+    def copy(self) -> "_Builder":
+        other = _Builder()
+        other.read, other.graded, other.dropped = self.read, self.graded, Counter(self.dropped)
+        other.rejects, other.candidates = list(self.rejects), list(self.candidates)
+        other.near, other.sketched = self.near, self.sketched
+        return other
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] += 1
+
+    def reject(self, key: tuple[int, int], item: Incoming, reason: str, detail: str) -> None:
+        self.drop(reason)
+        self.rejects.append((key, encode({"reason": reason, "detail": detail, **_identity(item)})))
+
+    def sketch(self, threshold: float | None) -> None:
+        """Near-duplicate sketches of the candidates not yet sketched (one vectorised pass over the batch)."""
+        fresh = self.candidates[self.sketched:]
+        self.sketched = len(self.candidates)
+        if not threshold:
+            return
+        prints, bands = sketch([_dedup_text(c.example) if c.example is not None else b"" for c in fresh], threshold)
+        if self.near is not None:
+            prints, bands = np.concatenate([self.near[0], prints]), np.concatenate([self.near[1], bands])
+        self.near = (prints, bands)
+        for c in fresh:
+            c.example = None  # encoded already: the dicts need not outlive the batch
+
+    def build(self) -> Frame:
+        cs = self.candidates
+        n, roles = len(cs), len(chat_format.ROLES)
+        role_tokens = np.zeros((n, roles), dtype=np.int64)
+        role_messages = np.zeros((n, roles), dtype=np.int32)
+        for i, c in enumerate(cs):
+            for role, count in c.per_role.items():
+                role_tokens[i, _ROLE[role]] = count
+            for role, count in c.roles.items():
+                role_messages[i, _ROLE[role]] = count
+        self.rejects.sort(key=lambda r: r[0])
+        return Frame(
+            keys=np.array([c.key for c in cs], dtype=np.uint64).reshape(n, 2),
+            exact=np.array([c.exact for c in cs], dtype=np.uint64),
+            ok=np.array([c.failed is None for c in cs], dtype=bool),
+            lines=[c.line if c.failed is None else encode({"reason": c.failed[0], "detail": c.failed[1]})[:-2] + c.who
+                   + b"}\n" for c in cs],
+            who=[c.who for c in cs],
+            split=np.array([c.split for c in cs], dtype=np.uint8),
+            tokens=np.array([c.tokens for c in cs], dtype=np.int64),
+            role_tokens=role_tokens, role_messages=role_messages,
+            redacted=np.array([c.redacted for c in cs], dtype=bool),
+            truncated=np.array([c.truncated for c in cs], dtype=bool),
+            prints=self.near[0] if self.near is not None else None,
+            bands=self.near[1] if self.near is not None else None,
+            pii={i: dict(c.pii) for i, c in enumerate(cs) if c.pii},
+            reject_keys=np.array([k for k, _ in self.rejects], dtype=np.uint64).reshape(len(self.rejects), 2),
+            reject_lines=[line for _, line in self.rejects],
+            read=self.read, graded=self.graded, dropped=dict(self.dropped),
+        )
+
+
+_ROLE = {role: i for i, role in enumerate(chat_format.ROLES)}
+
+
+def _identity(item: Incoming) -> dict[str, Any]:
+    """How a reject names its trace: a stored trace by its id; a file's line by its own id, if any, and number."""
+    record: dict[str, Any] = {}
+    if item.trace is not None and (item.number is None or item.trace.external_id):
+        record["id"] = item.trace.id if item.number is None else item.trace.external_id
+    if item.number is not None:
+        record["line"] = item.number
+    return record
+
+
+def _who(item: Incoming) -> bytes:
+    """The identity as the tail of a JSON object: `,"id":…,"line":…` (empty when neither applies)."""
+    record = _identity(item)
+    return b"," + encode(record)[1:-2] if record else b""
+
+
+def _position_key() -> Callable[[Incoming], tuple[int, int]]:
+    counter = iter(range(1 << 62))
+    return lambda item: (0, next(counter))
+
+
+def _line_key(item: Incoming) -> tuple[int, int]:
+    return (0, item.number) if item.number is not None else (int(KEY_MAX), 0)
+
+
+def _ulid_key(item: Incoming) -> tuple[int, int]:
+    """A stored trace's ULID: the order of its RowKey (time, then id), which is the order a single reader sees."""
+    value = int(ULID.from_str(item.trace.id.rpartition(".")[2]))
+    return value >> 64, value & 0xFFFFFFFFFFFFFFFF
 
 
 def _dedup_text(example: dict[str, Any]) -> bytes:

@@ -31,9 +31,9 @@ class Incoming:
 Source = Callable[[], Iterator[Incoming]]  # a source can be read again (a capped build reads it twice)
 
 
-def lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
+def lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES, first: int = 1) -> Iterator[tuple[int, bytes | None]]:
     """(number, line) for each line; an over-long line comes as None after being skipped in bounded chunks."""
-    number = 0
+    number = first - 1
     while True:
         line = stream.readline(max_bytes + 1)
         if not line:
@@ -49,10 +49,11 @@ def lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[
         yield number, line
 
 
-def parse_jsonl(stream: IO[bytes], *, tenant: str, domain: str, source: str = "file") -> Iterator[Incoming]:
+def parse_jsonl(stream: IO[bytes], *, tenant: str, domain: str, source: str = "file",
+                first_line: int = 1) -> Iterator[Incoming]:
     """Traces from OpenAI chat JSONL or prompt/response lines; every bad line becomes an error item."""
     now = utcnow()
-    for number, line in lines(stream):
+    for number, line in lines(stream, first=first_line):
         if line is None:
             yield Incoming(number, None, InvalidTrace("too_large", f"line is over {MAX_LINE_BYTES} bytes"))
             continue
@@ -69,6 +70,8 @@ def parse_jsonl(stream: IO[bytes], *, tenant: str, domain: str, source: str = "f
             yield Incoming(number, trace)
         except InvalidTrace as bad:
             yield Incoming(number, None, bad)
+        except (RecursionError, MemoryError) as exc:  # nested past any sane depth: a poisoned line, not a crash
+            yield Incoming(number, None, InvalidTrace("unprocessable", f"the line cannot be read ({type(exc).__name__})"))
 
 
 def parse_upload(data: IO[bytes], fmt: str, *, tenant: str, domain: str) -> Iterator[Incoming]:
@@ -131,10 +134,41 @@ def from_file(path: str, *, tenant: str, domain: str, since: datetime | None = N
 
     def read() -> Iterator[Incoming]:
         with open(path, "rb") as stream:
-            for item in parse_jsonl(stream, tenant=tenant, domain=domain):
-                moment = item.trace.created_at if item.trace else None
-                if moment and ((since and moment < since) or (until and moment >= until)):
-                    continue
-                yield item
+            yield from _window(parse_jsonl(stream, tenant=tenant, domain=domain), since, until)
 
     return read
+
+
+def file_range(path: str, start: int, end: int, first_line: int, *, tenant: str, domain: str,
+               since: datetime | None = None, until: datetime | None = None) -> Iterator[Incoming]:
+    """The traces of bytes [start, end) of a JSONL file (cut at line starts), numbered from `first_line`."""
+    with open(path, "rb", buffering=0) as raw:
+        stream = io.BufferedReader(_Range(raw, start, end), buffer_size=1 << 20)
+        yield from _window(parse_jsonl(stream, tenant=tenant, domain=domain, first_line=first_line), since, until)
+
+
+def _window(items: Iterator[Incoming], since: datetime | None, until: datetime | None) -> Iterator[Incoming]:
+    for item in items:
+        moment = item.trace.created_at if item.trace else None
+        if moment and ((since and moment < since) or (until and moment >= until)):
+            continue
+        yield item
+
+
+class _Range(io.RawIOBase):
+    """A window of a file, read as if it were the whole file."""
+
+    def __init__(self, raw: IO[bytes], start: int, end: int):
+        self.raw, self.left = raw, end - start
+        raw.seek(start)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.left <= 0:
+            return 0
+        view = memoryview(buffer)[: min(len(buffer), self.left)]
+        n = self.raw.readinto(view) or 0
+        self.left -= n
+        return n

@@ -32,6 +32,24 @@ class TokenStats:
         self.per_role.update(per_role)
         self.per_role_messages.update(messages_per_role)
 
+    def add_many(self, tokens: Any, per_role: Any, messages: Any, roles: tuple[str, ...]) -> None:
+        """`add` for many examples at once: numpy arrays of totals, tokens per role and messages per role (one
+        column per name in `roles`)."""
+        if not len(tokens):
+            return
+        self.examples += len(tokens)
+        self.total += int(tokens.sum())
+        low = int(tokens.min())
+        self.minimum = low if self.minimum is None else min(self.minimum, low)
+        self.maximum = max(self.maximum, int(tokens.max()))
+        for bucket in tokens.tolist():
+            self.histogram[bisect.bisect_left(BUCKETS, bucket)] += 1
+        for column, role in enumerate(roles):
+            count = int(messages[:, column].sum())
+            if count:
+                self.per_role[role] += int(per_role[:, column].sum())
+                self.per_role_messages[role] += count
+
     def quantile(self, q: float) -> int | None:
         """The bucket bound below which a share `q` of examples lie (an upper estimate)."""
         if not self.examples:

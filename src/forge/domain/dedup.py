@@ -24,31 +24,40 @@ _FILL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 class KeyStore:
-    """A growing set of uint64 keys: a sorted array, merged batch by batch."""
+    """A growing set of uint64 keys: sorted runs of geometrically growing size, so adding a batch copies each key
+    O(log n) times in all (one sorted array merged batch by batch made n keys cost O(n²/batch))."""
 
     def __init__(self) -> None:
-        self.keys = np.empty(0, dtype=np.uint64)
+        self.runs: list[np.ndarray] = []  # sorted, disjoint, largest first
 
     def __len__(self) -> int:
-        return int(self.keys.size)
+        return sum(int(run.size) for run in self.runs)
 
     @property
     def nbytes(self) -> int:
-        return int(self.keys.nbytes)
+        return sum(int(run.nbytes) for run in self.runs)
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
-        if self.keys.size == 0 or keys.size == 0:
-            return np.zeros(keys.shape, dtype=bool)
-        at = np.searchsorted(self.keys, keys)
-        at[at == self.keys.size] = 0
-        return self.keys[at] == keys
+        found = np.zeros(keys.shape, dtype=bool)
+        for run in self.runs:
+            if keys.size == 0:
+                break
+            at = np.searchsorted(run, keys)
+            at[at == run.size] = 0
+            found |= run[at] == keys
+        return found
 
     def add(self, keys: np.ndarray) -> None:
         if keys.size == 0:
             return
         new = np.unique(keys.astype(np.uint64, copy=False))
         new = new[~self.contains(new)]
-        self.keys = np.insert(self.keys, np.searchsorted(self.keys, new), new)
+        if new.size == 0:
+            return
+        self.runs.append(new)
+        while len(self.runs) > 1 and 2 * self.runs[-1].size >= self.runs[-2].size:
+            newer, older = self.runs.pop(), self.runs.pop()
+            self.runs.append(np.insert(older, np.searchsorted(older, newer), newer))
 
 
 @functools.lru_cache(maxsize=32)
@@ -128,6 +137,13 @@ def fingerprints(sig: np.ndarray) -> np.ndarray:
 def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Estimated Jaccard similarity of fingerprint rows, pairwise along the first axis."""
     return (a == b).mean(axis=-1)
+
+
+def sketch(texts: Sequence[bytes], threshold: float, num_perm: int = NUM_PERM) -> tuple[np.ndarray, np.ndarray]:
+    """What near-duplicate detection keeps of each text: its fingerprint and its LSH band keys at `threshold`.
+    The costly part (hashing every shingle), independent of every other text: the map phase does it in parallel."""
+    sig = signatures(texts, num_perm)
+    return fingerprints(sig), band_keys(sig, *lsh_params(threshold, num_perm))
 
 
 @dataclass
@@ -216,8 +232,10 @@ class NearDuplicates:
 
     def check(self, texts: Sequence[bytes]) -> Checked:
         """Which texts of a batch, in order, are near-duplicates of a kept example or of an earlier text here."""
-        sig = signatures(texts, self.num_perm)
-        prints, keys = fingerprints(sig), band_keys(sig, self.bands, self.rows)
+        return self.check_sketched(*sketch(texts, self.threshold, self.num_perm))
+
+    def check_sketched(self, prints: np.ndarray, keys: np.ndarray) -> Checked:
+        """`check` for texts already sketched (the map phase sketches; this decides, in order)."""
         duplicate = self._seen_before(prints, keys)
         # Within the batch, only texts sharing a band key with another text can be near-duplicates of each other.
         _, where, counts = np.unique(keys.ravel(), return_inverse=True, return_counts=True)

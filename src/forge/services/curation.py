@@ -23,8 +23,9 @@ from forge.domain.errors import AlreadyExists, DatasetInvalid
 from forge.domain.models import Dataset, is_golden, new_id
 from forge.domain.traces import split_trace_id
 from forge.curation import sources as trace_sources
+from forge.curation import parallel
 from forge.curation.curator import FILES, Curator, CurationOptions, CurationOutcome, newest_cutoff
-from forge.services import domains, evalsets
+from forge.services import domains, evalsets, scaled_curation
 from forge.services.pricing import grader_for, price_table
 
 
@@ -42,6 +43,9 @@ class CurateRequest(BaseModel):
     source_file: str | None = Field(None, description="Read this JSONL file instead of Table storage.")
     out_dir: str | None = Field(None, description="Also keep train/valid/rejects/stats here.")
     domain_version: int | None = Field(None, description="The tenant's domain version to curate by (a job's).")
+    workers: int | None = Field(None, ge=1, le=256, description="Processes to map on; unset: FORGE_CURATE_WORKERS, "
+                                "else every core.")
+    parts: list[str] | None = Field(None, description="Parts the shard activities mapped: only the reduce is left.")
 
     @field_validator("since", "until")
     @classmethod
@@ -88,27 +92,68 @@ def curate(forge: Forge, request: CurateRequest) -> CurateResult:
     cutoff = _cutoff(forge, request, source)
     if cutoff and not request.source_file:  # Table rows sort by time: older ones are not even read
         source = trace_sources.stored(forge.storage, request.tenant, request.domain, cutoff, request.until)
-    carved = None
+    carved = _carve(forge, request, found)
+    options = _options(forge, request, found)
+    with tempfile.TemporaryDirectory(prefix="forge-curate-") as scratch:
+        work = Path(request.out_dir) if request.out_dir else Path(scratch)
+        workers = request.workers or forge.settings.curate_workers or parallel.default_workers()
+        if request.parts is not None:
+            outcome = scaled_curation.reduce_parts(forge.storage, options, request.parts, work)
+        elif workers > 1:
+            outcome = scaled_curation.build_parallel(
+                forge.settings, options, work, tenant=request.tenant, domain=request.domain,
+                source_file=request.source_file, since=request.since, until=request.until, cutoff=cutoff,
+                workers=workers)
+        else:
+            outcome = build(forge, options, source, work, cutoff=cutoff,
+                            store_scores=request.source_file is None, tenant=request.tenant)
+        if outcome.stats.train < MIN_EXAMPLES:
+            raise DatasetInvalid(too_few_message(outcome.stats.train))
+        result = _store(forge, request, dataset_id, outcome, work)
+    if request.parts:
+        scaled_curation.delete_parts(forge.storage, request.parts)  # only once the dataset is stored
+    result.eval_set_version = carved.version if carved else None
+    return result
+
+
+def _carve(forge: Forge, request: CurateRequest, found: Any) -> Any:
+    """Before anything trains: the eval set takes its share of the new traffic first (once per job)."""
     if request.job_id and not request.source_file and not domains.has_tasks(forge, request.tenant, found,
                                                                               request.domain):
-        # Before anything trains: the eval set takes its share of the new traffic first.
-        carved = evalsets.ensure(forge, request.tenant, request.domain, found.config, until=request.until,
-                                 job_id=request.job_id)
-    options = CurationOptions(
+        return evalsets.ensure(forge, request.tenant, request.domain, found.config, until=request.until,
+                               job_id=request.job_id)
+    return None
+
+
+def _options(forge: Forge, request: CurateRequest, found: Any) -> CurationOptions:
+    return CurationOptions(
         domain=found.config, model=forge.settings.student_base_model,
         min_score=forge.settings.min_score, valid_share=request.valid_share, seed=request.seed,
         max_examples=request.max_examples, prices=price_table(forge.settings),
         holdout=evalsets.held_out_groups(forge, request.tenant, request.domain),
     )
-    with tempfile.TemporaryDirectory(prefix="forge-curate-") as scratch:
-        work = Path(request.out_dir) if request.out_dir else Path(scratch)
-        outcome = build(forge, options, source, work, cutoff=cutoff,
-                        store_scores=request.source_file is None, tenant=request.tenant)
-        if outcome.stats.train < MIN_EXAMPLES:
-            raise DatasetInvalid(too_few_message(outcome.stats.train))
-        result = _store(forge, request, dataset_id, outcome, work)
-    result.eval_set_version = carved.version if carved else None
-    return result
+
+
+def plan_shards(forge: Forge, request: CurateRequest) -> dict[str, Any] | None:
+    """For a fan-out over shards: what each shard activity reads (None when the job's dataset exists already).
+    The eval set is carved here, before any shard is mapped, so every shard leaves the same conversations out."""
+    found = domains.resolve(forge, request.tenant, request.domain, request.domain_version)
+    if request.job_id and forge.storage.datasets.find(request.tenant, dataset_id_for(request.job_id)) is not None:
+        return None
+    _carve(forge, request, found)
+    cutoff = _cutoff(forge, request, _source(forge, request))
+    shards: list[int | None] = [*range(forge.settings.trace_shards), None]
+    return {"shards": shards, "cutoff": cutoff.isoformat() if cutoff else None}
+
+
+def curate_shard(forge: Forge, request: CurateRequest, shard: int | None, cutoff: datetime | None) -> str:
+    """The map phase of one shard of a job's traces, stored as a part in Blob; returns the part's name."""
+    if not request.job_id:
+        raise ValueError("a shard is mapped for a job: give its job_id")
+    found = domains.resolve(forge, request.tenant, request.domain, request.domain_version)
+    return scaled_curation.map_shard(forge.settings, forge.storage, _options(forge, request, found),
+                                     tenant=request.tenant, domain=request.domain, job_id=request.job_id,
+                                     shard=shard, since=cutoff or request.since, until=request.until, cutoff=cutoff)
 
 
 def build(forge: Forge, options: CurationOptions, source: trace_sources.Source, work: Path, *, cutoff: datetime | None,

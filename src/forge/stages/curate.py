@@ -9,7 +9,7 @@ from typing import Any
 from forge.bootstrap import Forge
 from forge.domain.errors import DatasetInvalid
 from forge.domain.models import DistillationJob, JobStatus
-from forge.services.curation import CurateRequest, curate
+from forge.services.curation import CurateRequest, curate, plan_shards
 from forge.services.jobs import JobRef, enter, record, update_job
 
 NAME = "curate"
@@ -19,15 +19,26 @@ class Request(JobRef):
     """The orchestrator's `curate` payload; sizes and split come from the job's settings."""
 
     until: datetime | None = None
+    parts: list[str] | None = None  # the shard activities' parts (a fan-out's second call: only the reduce is left)
+
+
+def request_for(job: DistillationJob, request: Request) -> CurateRequest:
+    """The curation a job asks for: its window, sizes and split from its settings."""
+    settings = job.settings
+    return CurateRequest(tenant=request.tenant, domain=request.domain, job_id=request.job_id, until=request.until,
+                         max_examples=settings.max_examples, valid_share=settings.valid_share, seed=settings.seed,
+                         domain_version=job.domain_version, parts=request.parts)
 
 
 def run(forge: Forge, request: Request) -> dict[str, Any]:
     job = enter(forge, request.tenant, request.job_id, JobStatus.CURATING)
-    settings = job.settings
-    wanted = CurateRequest(tenant=request.tenant, domain=request.domain, job_id=request.job_id, until=request.until,
-                           max_examples=settings.max_examples, valid_share=settings.valid_share, seed=settings.seed,
-                           domain_version=job.domain_version)
+    wanted = request_for(job, request)
     try:
+        if forge.settings.curate_fanout and request.parts is None:
+            # In Azure: one activity per shard maps it (curate_shard), then this stage runs again to reduce.
+            plan = plan_shards(forge, wanted)
+            if plan is not None:
+                return {"fan_out": {**plan, "parallel": forge.settings.curate_fanout}}
         result = curate(forge, wanted)
     except DatasetInvalid as exc:
         record(forge, request.job_id, "curate", str(exc), level="error")

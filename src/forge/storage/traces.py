@@ -149,6 +149,14 @@ class TraceRepository:
             for entity in self._rows(tenant, name, since, until):
                 yield self._trace(entity)
 
+    def scan_shard(self, tenant: str, domain: str, shard: int | None, *, since: datetime | None = None,
+                   until: datetime | None = None) -> Iterator[Trace]:
+        """One shard's traces, oldest first (`None`: the rows `forge storage migrate` has not moved yet). Curation
+        maps shards in parallel and merges them by id, which is the order `scan` gives."""
+        prefix = f"{tenant}|{domain}|{LEGACY_STREAM}" if shard is None else f"{tenant}|{domain}|s{shard:02d}|"
+        for entity in self._stream(prefix, since, until, None, None, None):
+            yield self._trace(entity)
+
     def verdicts(
         self, tenant: str, *, domain: str | None = None, since: datetime | None = None, until: datetime | None = None
     ) -> Iterator[tuple[float | None, str | None]]:

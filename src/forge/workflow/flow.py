@@ -36,6 +36,11 @@ class Flow(Protocol):
         """A task completing with whichever of `tasks` completes first (compare it with `is`)."""
         ...
 
+    def all(self, tasks: list[Any]) -> Any:
+        """A task completing when every one of `tasks` has (fan-in); its result is their results, in order, and it
+        fails when one of them fails."""
+        ...
+
     def result(self, task: Any) -> Any:
         """A completed task's value; raises the task's failure."""
         ...
@@ -79,6 +84,9 @@ class DurableTaskFlow:
     def first(self, *tasks: Any) -> Any:
         return self._task.when_any(list(tasks))
 
+    def all(self, tasks: list[Any]) -> Any:
+        return self._task.when_all(list(tasks))
+
     def result(self, task: Any) -> Any:
         return task.get_result()
 
@@ -114,6 +122,9 @@ class DurableFunctionsFlow:
 
     def first(self, *tasks: Any) -> Any:
         return self._ctx.task_any(list(tasks))
+
+    def all(self, tasks: list[Any]) -> Any:
+        return self._ctx.task_all(list(tasks))
 
     def result(self, task: Any) -> Any:
         value = task.result

@@ -1,6 +1,7 @@
 """`distill`: the whole pipeline, one deterministic generator over `Flow`, on durabletask or Durable Functions.
 
 gather → curate → upload → train → poll (durable timer | `training.updated`) → evaluate → promote → notify.
+With FORGE_CURATE_FANOUT, curate fans out: one `curate_shard` per trace shard (bounded), then curate reduces.
 Replay rules: no I/O, no clock but `flow.now()`, no randomness; activities take and return small JSON.
 Every activity is idempotent by job id, so a resumed or replayed run finds earlier results instead of redoing them.
 """
@@ -64,7 +65,7 @@ def distill(flow: Flow, raw: dict[str, Any]) -> Generator[Any, Any, dict[str, An
         gathered = yield from step("gather", "COLLECTING")
         if gathered.get("skip"):
             return (yield from finish("SKIPPED", gathered.get("reason")))
-        curated = yield from step("curate", "CURATING", until=gathered["cutoff"])
+        curated = yield from _curate(flow, step, show, cancel, {**base, "until": gathered["cutoff"]}, retry)
         if curated.get("error"):
             return (yield from finish("FAILED", curated["error"]))
         prepared = yield from step("upload", "UPLOADING", dataset_id=curated["dataset_id"])
@@ -94,6 +95,26 @@ def distill(flow: Flow, raw: dict[str, Any]) -> Generator[Any, Any, dict[str, An
         return (yield from _cancelled(flow, base, retry))
     except Exception as exc:  # an activity failed after its retries: the job fails, with the reason
         return (yield from finish("FAILED", _reason(exc)))
+
+
+def _curate(flow: Flow, step: Any, show: Any, cancel: Any, payload: dict[str, Any],
+            retry: Retry) -> Generator[Any, Any, dict[str, Any]]:
+    """`curate`; when it fans out (FORGE_CURATE_FANOUT, in Azure), one `curate_shard` per shard, `parallel` at a
+    time, each retried alone by the engine, then `curate` again with their parts to reduce them."""
+    curated = yield from step("curate", "CURATING", until=payload["until"])
+    plan = curated.get("fan_out")
+    if not plan:
+        return curated
+    shards, width, parts = plan["shards"], max(1, int(plan["parallel"])), []
+    for at in range(0, len(shards), width):
+        show("CURATING", activity="curate_shard", progress=round(at / len(shards), 3))
+        tasks = [flow.call("curate_shard", {**payload, "shard": shard, "cutoff": plan["cutoff"]}, retry)
+                 for shard in shards[at: at + width]]
+        winner = yield flow.first(flow.all(tasks), cancel)
+        if winner is cancel:
+            raise _Cancelled
+        parts += [mapped["part"] for mapped in flow.result(winner)]
+    return (yield from step("curate", "CURATING", until=payload["until"], parts=parts))
 
 
 def _poll(flow: Flow, job: DistillInput, step: Any, show: Any, cancel: Any,
