@@ -8,6 +8,8 @@ written with raw asyncio streams so the generator itself stays light. The peer, 
 same concurrency in alternating rounds, is the upstream called directly. Prints p50 and p99 of both and what the
 router adds; the target is p99 added under 10 ms at 16 clients. A second router with FORGE_ROUTER_CAPTURE=false runs
 beside it: the difference is what handing each call to the durable capture queue adds (target: p99 under 2 ms).
+Last, the capture window: how long after its answer each call's trace reached the queue (p50, p99, max), as the
+router itself timed it: the time an answered call is held only in the router's memory.
 
     .venv/bin/python bench/router_bench.py [--clients 1,16,64] [--requests 800] [--upstream-ms 200] [--jitter-ms 100]
 """
@@ -49,6 +51,13 @@ def serve_router(port: int, profile: str | None = None) -> None:
     from forge.bootstrap import bootstrap
 
     app = create_app(bootstrap())
+
+    @app.get("/bench/capture-window")
+    def capture_window() -> dict:  # this bench's own route: the router's timings of its recent captures
+        stats = app.state.chat_router.recorder.stats
+        window, _ = list(stats.window_ms), stats.window_ms.clear()  # each read covers the calls since the last
+        return {"window_ms": window, "deferred": stats.deferred, "dropped": stats.dropped}
+
     if not profile:
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
         return
@@ -107,6 +116,15 @@ async def closed_loop(port: int, headers: dict[str, str], model: str, clients: i
     return latencies
 
 
+def capture_window(port: int) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/capture-window", timeout=10) as response:
+        found = json.loads(response.read())
+    found["window_ms"] = sorted(found["window_ms"])
+    return found
+
+
 def wait_for(port: int, process: subprocess.Popen, what: str) -> None:
     import socket
 
@@ -153,6 +171,7 @@ def main() -> None:
         uncaptured = ({"authorization": f"Bearer {key}"}, bare_port, "forge:coding")
         asyncio.run(closed_loop(routed[1], routed[0], routed[2], 8, 200))  # warm caches and connections
         asyncio.run(closed_loop(uncaptured[1], uncaptured[0], uncaptured[2], 8, 200))
+        capture_window(router_port)  # not the warm-up's
         print(f"upstream answers after {args.upstream_ms:g} ± {args.jitter_ms:g} ms; {args.requests} calls per measurement; "
               f"{os.cpu_count()} CPUs shared by upstream, router, Azurite and this generator\n")
         print(f"{'clients':>7} | {'direct p50':>10} {'p99':>8} | {'router p50':>10} {'p99':>8} | "
@@ -171,6 +190,11 @@ def main() -> None:
             print(f"{clients:>7} | {d50:>8.2f}ms {d99:>6.2f}ms | {r50:>8.2f}ms {r99:>6.2f}ms | "
                   f"{r50 - d50:>7.2f}ms {r99 - d99:>6.2f}ms | {r99 / d99:.3f}x    | {b50:>12.2f}ms {b99:>6.2f}ms | "
                   f"{r50 - b50:>14.2f}ms {r99 - b99:>6.2f}ms")
+        window = capture_window(router_port)
+        print(f"{'':>7}   capture window (answer sent -> queue has the trace) of these {len(window['window_ms'])} calls: "
+              f"p50 {percentile(window['window_ms'], 50):.2f} ms, p99 {percentile(window['window_ms'], 99):.2f} ms, "
+              f"max {max(window['window_ms']):.2f} ms; held in memory {window['deferred']}, dropped "
+              f"{window['dropped']}")
     finally:
         for process in (router, bare, upstream):
             process.send_signal(signal.SIGINT)

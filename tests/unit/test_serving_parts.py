@@ -1,14 +1,12 @@
-"""The router's in-memory parts: the TTL cache, the background trace recorder, request checks, stream assembly."""
+"""The router's in-memory parts: the TTL cache, request checks, stream assembly (the trace recorder, which talks to
+the capture queue, is tested against Azurite: tests/integration/test_capture_put.py)."""
 
 import asyncio
-import threading
-from datetime import datetime, timezone
 
 import pytest
 
 from forge.serving.cache import TtlCache
 from forge.serving.errors import RouterError, parse_body
-from forge.serving.recorder import CallRecord, TraceRecorder
 from forge.serving.streams import Assembler
 
 
@@ -55,38 +53,6 @@ def test_a_failing_loader_keeps_the_last_value_or_uses_the_fallback_or_raises():
         return [first, kept, with_fallback]
 
     assert asyncio.run(scenario()) == ["fresh", "fresh", "teacher"]
-
-
-def call_record(i: int = 0) -> CallRecord:
-    return CallRecord(tenant="t", domain="coding", created_at=datetime.now(timezone.utc), model="m",
-                      request={"messages": [{"role": "user", "content": f"q{i}"}]},
-                      response={"role": "assistant", "content": "a"}, usage={"prompt_tokens": 3}, latency_ms=1.5)
-
-
-def test_a_full_queue_drops_and_counts_without_blocking_and_a_failing_store_is_counted():
-    gate, written = threading.Event(), []
-
-    def slow_sink(traces):
-        gate.wait(5)
-        written.extend(traces)
-
-    async def scenario() -> tuple:
-        recorder = TraceRecorder(slow_sink, capacity=3)
-        for i in range(10):
-            recorder.record(call_record(i))  # never awaits: a call is never held up by recording
-        await asyncio.sleep(0.05)
-        gate.set()
-        await recorder.flush()
-        failing = TraceRecorder(lambda traces: 1 / 0, capacity=10)
-        for i in range(4):
-            failing.record(call_record(i))
-        await failing.flush()
-        return recorder.stats, failing.stats
-
-    stats, failing = asyncio.run(scenario())
-    assert stats.recorded + stats.dropped == 10 and stats.dropped >= 6 and len(written) == stats.recorded
-    assert written[0].source == "router" and written[0].prompt_tokens == 3 and written[0].id.startswith("coding.")
-    assert (failing.failed, failing.recorded) == (4, 0)
 
 
 @pytest.mark.parametrize("raw,param", [

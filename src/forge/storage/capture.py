@@ -44,11 +44,15 @@ class CaptureQueue:
             self.client = account.queues.get_queue_client(QUEUE)
         self.blobs = account.blobs.get_container_client(CONTAINER)
         if account.queues.url not in _ensured:
-            try:
-                self.client.create_queue()
-            except ResourceExistsError:
-                pass
+            self.create()
             _ensured.add(account.queues.url)
+
+    def create(self) -> None:
+        """Create the queue if it is missing (idempotent)."""
+        try:
+            self.client.create_queue()
+        except ResourceExistsError:
+            pass
 
     def send(self, payload: bytes, name: str) -> None:
         """Put one call on the queue (never expiring); a call too large for a message goes to a blob first."""
