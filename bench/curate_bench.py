@@ -1,21 +1,20 @@
-"""Curation at scale: Forge's streaming curation against an equivalent Hugging Face `datasets` pipeline.
+"""Curation at scale, like for like (issue 19): Forge against a Hugging Face `datasets` pipeline doing the same work.
 
-Generates N synthetic chat traces (low scores, refusals, exact and near duplicates, PII, malformed lines), then
-runs, each in a child process pinned to one core (so its peak RSS and CPU are its own):
-  * forge      — the whole curation (golden filter, rules, exact + near dedup, PII redaction, validation, tokens,
-                 split, JSONL out);
-  * forge-nond — the same with near-duplicate detection off, at the largest size and a tenth of it, for the
-                 memory growth per trace;
-  * datasets   — `load_dataset("text")` → map(parse) → filter(golden + rules) → filter(exact dedup) →
-                 map(format) → to_json: the same filter, exact dedup and formatting.
-  * tokens     — not a pipeline but a floor: only the token counting Forge cannot skip (tiktoken over every
-                 message it wrote, read back from its train/valid files; the CPU of the counting alone). Its
-                 rate over the N input traces, against the peer's, bounds what ratio any Forge on one core
-                 that counts every message with tiktoken could reach.
-Prints traces/s and MB/s per CPU second (a fair clock when others share the machine), wall time, peak RSS and the
-ratios.
+Generates N synthetic chat traces (low scores, refusals, exact and near duplicates, PII, broken lines), then runs,
+each in its own child process:
+  * forge-W   — Forge's curation on W workers: W = 1 is one process (map and reduce batch by batch); W > 1 maps file
+                chunks on W forked workers and reduces their frames in the child;
+  * datasets-W — `load_dataset("text")` with num_proc = W: parse → golden filter and the domain's rules → the same
+                PII patterns with redaction (Forge's `pii.redact`) → exact dedup (the same key) → MinHash (datasketch,
+                128 permutations over the same 5-byte shingles) and `MinHashLSH` at the same threshold → tiktoken
+                counts of every kept message → the grouped train/valid split → JSONL out.
+Rates are per CPU second of the arm's processes (user + system, children included): the machine is shared, so wall
+time would measure the neighbours. For Forge at W > 1 the map (the workers' CPU) and the reduce (the child's own CPU,
+which also reads the spools) are reported apart; the time at W workers is projected from them as
+max(total / W, reduce, map / W) — the reduce runs beside the workers — and the 10M-at-16-workers time from the
+per-trace costs. The reduce's peak RSS is the child's own (workers are forked before it grows).
 
-    .venv/bin/python bench/curate_bench.py [--sizes 100000,1000000]
+    .venv/bin/python bench/curate_bench.py [--sizes 1000000] [--workers 1,2] [--arms forge,datasets]
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -72,32 +72,65 @@ def make_file(path: Path, n: int, seed: int = 7) -> None:
             out.write(line + "\n")
 
 
-def run_forge(path: str, out: str, near_dup: bool) -> dict:
+def _tools(home: str):
     from forge import tokens
-    from forge.domain_templates import load_domains
+
+    return tokens.counter_for_model(MODEL, home=Path(home)), None, None
+
+
+def run_forge(path: str, out: str, workers: int) -> dict:
+    import functools
+
+    from forge import tokens
+    from forge.curation import parallel
     from forge.curation.curator import Curator, CurationOptions
     from forge.curation.sources import from_file
+    from forge.domain_templates import load_domains
 
-    domain = load_domains()["coding"]
-    if not near_dup:
-        domain = domain.model_copy(update={"filters": domain.filters.model_copy(update={"near_dup_threshold": None})})
-    count = tokens.counter_for_model(MODEL, home=Path(out) / "home")
-    curator = Curator(CurationOptions(domain=domain, model=MODEL), Path(out), count=count)
-    outcome = curator.run(from_file(path, tenant="bench", domain="coding")())
-    return {"kept": outcome.stats.kept, "dropped": sum(outcome.stats.dropped.values())}
+    options = CurationOptions(domain=load_domains()["coding"], model=MODEL)
+    home = str(Path(out) / "home")
+    tokens.counter_for_model(MODEL, home=Path(home))  # the ranks, written once before any worker starts
+    started = time.process_time()
+    if workers == 1:
+        outcome = Curator(options, Path(out), count=_tools(home)[0]).run(from_file(path, tenant="bench", domain="coding")())
+    else:
+        job = parallel.MapJob(options, functools.partial(_tools, home), "line")
+        units = parallel.plan_file(path, parallel.chunks_for(path, workers), tenant="bench", domain="coding")
+        outcome = parallel.curate_units(job, units, Path(out), Path(out) / "spool", workers=workers, context="fork")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"kept": outcome.stats.kept, "dropped": sum(outcome.stats.dropped.values()),
+            "reduce_cpu_s": time.process_time() - started, "map_cpu_s": children.ru_utime + children.ru_stime,
+            "reduce_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "sha256": outcome.sha256}
 
 
-def run_datasets(path: str, out: str) -> dict:
+_COUNTERS: dict = {}
+
+
+def _counter(home: str):
+    if home not in _COUNTERS:
+        _COUNTERS[home] = _tools(home)[0]
+    return _COUNTERS[home]
+
+
+def run_datasets(path: str, out: str, workers: int) -> dict:
     from datasets import disable_progress_bars, load_dataset
+    from datasketch import MinHash, MinHashLSH
 
-    from forge.domain.curation import exact_key, rule_violation
+    from forge import tokens
+    from forge.domain import chat_format, curation, pii
+    from forge.domain.dedup import SHINGLE_BYTES
     from forge.domain_templates import load_domains
 
     disable_progress_bars()
     domain = load_domains()["coding"]
+    rules, system = domain.filters, domain.system_prompt
+    home = Path(out) / "home"
+    tokens.counter_for_model(MODEL, home=home)
+    proc = workers if workers > 1 else None
 
     def parse(batch: dict) -> dict:
-        rows = {"messages": [], "score": [], "ok": []}
+        rows: dict[str, list] = {"messages": [], "score": [], "group": [], "ok": []}
         for text in batch["text"]:
             try:
                 record = json.loads(text)
@@ -107,10 +140,11 @@ def run_datasets(path: str, out: str) -> dict:
                 record, messages, ok = {}, [], False
             rows["messages"].append(json.dumps(messages))
             rows["score"].append(float(record.get("score") or 0))
+            rows["group"].append(curation.group_key(messages, record.get("conversation_id")) if ok else "")
             rows["ok"].append(ok)
         return rows
 
-    def keep(batch: dict) -> list[bool]:
+    def golden(batch: dict) -> list[bool]:
         kept = []
         for ok, score, raw in zip(batch["ok"], batch["score"], batch["messages"]):
             if not ok or score < 90:
@@ -118,103 +152,142 @@ def run_datasets(path: str, out: str) -> dict:
                 continue
             messages = json.loads(raw)
             prompt = "\n".join(m["content"] for m in messages[:-1])
-            kept.append(rule_violation(messages[-1]["content"], prompt, domain.filters) is None)
+            kept.append(curation.rule_violation(messages[-1]["content"], prompt, rules) is None)
         return kept
 
-    seen: set[int] = set()
+    def keyed(batch: dict) -> dict:
+        return {"key": [str(curation.exact_key(json.loads(raw))) for raw in batch["messages"]]}
+
+    seen: set[str] = set()
 
     def first_seen(batch: dict) -> list[bool]:
         flags = []
-        for raw in batch["messages"]:
-            key = exact_key(json.loads(raw))
+        for key in batch["key"]:
             flags.append(key not in seen)
             seen.add(key)
         return flags
 
-    def fmt(batch: dict) -> dict:
-        return {"example": [json.dumps({"messages": [{"role": "system", "content": domain.system_prompt},
-                                                     *json.loads(raw)]}) for raw in batch["messages"]]}
+    def redact_and_sketch(batch: dict) -> dict:
+        rows: dict[str, list] = {"example": [], "hashes": []}
+        for raw in batch["messages"]:
+            messages = [{"role": "system", "content": system}, *json.loads(raw)]
+            for m in messages[1:]:
+                m["content"], _ = pii.redact(m["content"])
+            text = curation.normalise("\n".join(m["content"] for m in messages[1:])).encode()
+            sketch = MinHash(num_perm=128)
+            sketch.update_batch([text[i: i + SHINGLE_BYTES] for i in range(max(1, len(text) - SHINGLE_BYTES + 1))])
+            rows["example"].append(json.dumps({"messages": messages}))
+            rows["hashes"].append(sketch.hashvalues.tolist())
+        return rows
 
-    cache = Path(out) / "hf-cache"
-    ds = load_dataset("text", data_files=path, split="train", cache_dir=str(cache))
-    ds = ds.map(parse, batched=True, remove_columns=["text"])
-    ds = ds.filter(keep, batched=True).filter(first_seen, batched=True)
-    ds = ds.map(fmt, batched=True, remove_columns=ds.column_names)
-    ds.to_json(str(Path(out) / "train.jsonl"))
+    lsh = MinHashLSH(threshold=rules.near_dup_threshold, num_perm=128)
+    SCHEME = MinHash(num_perm=128).scheme  # the default scheme the sketches were made with
+
+    def not_near(batch: dict, indices: list[int]) -> list[bool]:
+        flags = []
+        for index, hashes in zip(indices, batch["hashes"]):
+            sketch = MinHash(num_perm=128, hashvalues=hashes, scheme=SCHEME)
+            close = bool(lsh.query(sketch))
+            if not close:
+                lsh.insert(str(index), sketch)
+            flags.append(not close)
+        return flags
+
+    def counted(batch: dict) -> dict:
+        count = _counter(str(home))  # built in each worker: tiktoken's encoder does not pickle
+        totals, splits = [], []
+        for example, group in zip(batch["example"], batch["group"]):
+            total, _ = chat_format.count_example_tokens(json.loads(example), count)
+            totals.append(total)
+            splits.append(curation.split_of(group, 42, 0.1))
+        return {"tokens": totals, "split": splits}
+
+    ds = load_dataset("text", data_files=path, split="train", cache_dir=str(Path(out) / "hf-cache"))
+    ds = ds.map(parse, batched=True, remove_columns=["text"], num_proc=proc)
+    ds = ds.filter(golden, batched=True, num_proc=proc)
+    ds = ds.map(keyed, batched=True, num_proc=proc).filter(first_seen, batched=True)  # global state: one process
+    ds = ds.map(redact_and_sketch, batched=True, num_proc=proc, remove_columns=["messages", "key"])
+    ds = ds.filter(not_near, batched=True, with_indices=True)  # the LSH index is global state: one process
+    ds = ds.map(counted, batched=True, num_proc=proc, remove_columns=["hashes"])
+    for split in ("train", "valid"):
+        part = ds.filter(lambda b: [s == split for s in b["split"]], batched=True, num_proc=proc)
+        part.select_columns(["example"]).to_json(str(Path(out) / f"{split}.jsonl"), num_proc=proc)
     return {"kept": len(ds)}
 
 
-def run_tokens(written: str, out: str) -> dict:
-    """CPU seconds tiktoken spends on the non-system messages in Forge's output (the system prompt, shared by
-    every example, Forge counts once)."""
-    from forge import tokens
-
-    count = tokens.counter_for_model(MODEL, home=Path(out) / "home")
-    texts = []
-    for name in ("train", "valid"):
-        with open(Path(written) / f"{name}.jsonl", "rb") as lines:
-            texts += [m["content"] for line in lines for m in json.loads(line)["messages"] if m["role"] != "system"]
-    started = time.process_time()
-    total = sum(count(text) for text in texts)
-    return {"kept": len(texts), "tokens": total, "count_cpu_s": time.process_time() - started}
-
-
 def child(mode: str, path: str, out: str) -> None:
-    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    arm, workers = mode.rsplit("-", 1)
     started = time.perf_counter()
-    if mode == "tokens":
-        result = run_tokens(path, out)
-    else:
-        result = run_datasets(path, out) if mode == "datasets" else run_forge(path, out, near_dup=mode == "forge")
+    result = (run_forge if arm == "forge" else run_datasets)(path, out, int(workers))
     result["seconds"] = time.perf_counter() - started
     print(json.dumps(result))
 
 
-def measure(mode: str, path: Path, scratch: Path, name: str = "") -> dict:
-    out = scratch / (name or f"{mode}-{path.stem}")
+def measure(mode: str, path: Path, scratch: Path) -> dict:
+    out = scratch / f"{mode}-{path.stem}"
     out.mkdir()
     return run_child([__file__, "--child", mode, str(path), str(out)],
-                     env={"OMP_NUM_THREADS": "1", "RAYON_NUM_THREADS": "1"})
+                     env={"OMP_NUM_THREADS": "1", "RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
+
+
+def report(n: int, mb: float, results: dict[str, dict], workers: list[int]) -> None:
+    print(f"\n{n:,} traces ({mb:,.0f} MB); CPU seconds of each arm's processes (wall seconds, which other work on "
+          "this shared machine inflates, in brackets):", flush=True)
+    for mode, r in results.items():
+        print(f"  {mode:<11} {r['cpu_s']:>8.1f} CPU s  {n / r['cpu_s']:>8,.0f} traces/CPU s  ({r['seconds']:,.0f} s "
+              f"wall)  peak {r['peak_mib']:>6.0f} MiB  kept {r['kept']:,}", flush=True)
+    one = results.get("forge-1")
+    if one:
+        print(f"  forge-1 curates in {one['reduce_cpu_s']:.1f} CPU s of its {one['cpu_s']:.1f} (the rest is start-up)")
+    if one and "datasets-1" in results:
+        print(f"  forge-1 / datasets-1: {results['datasets-1']['cpu_s'] / one['cpu_s']:.2f}x  (target >= 1.5x)")
+    for w in workers:
+        forge, peer = results.get(f"forge-{w}"), results.get(f"datasets-{w}")
+        if w == 1 or not forge:
+            continue
+        mapped, reduced = forge["map_cpu_s"], forge["reduce_cpu_s"]
+        projected = max((mapped + reduced) / w, reduced, mapped / w)
+        print(f"  forge-{w}: map {mapped:.1f} CPU s on {w} workers, reduce {reduced:.1f} CPU s (serial share "
+              f"{reduced / (mapped + reduced):.1%}); reduce peak RSS {forge['reduce_peak_mib']:.0f} MiB "
+              f"(target < 1024); projected {projected:.1f} s on {w} cores")
+        if one:
+            print(f"  forge-{w} / forge-1: {one['reduce_cpu_s'] / projected:.2f}x  (target >= 1.8x at 2; one worker's "
+                  "curation CPU against the projection)")
+            same = "the same" if forge["sha256"] == one["sha256"] else "DIFFERENT"
+            print(f"  dataset sha256 at {w} workers is {same} as at 1")
+        if peer:
+            print(f"  forge-{w} / datasets-{w} (CPU): {peer['cpu_s'] / forge['cpu_s']:.2f}x")
+        per_map, per_reduce = mapped / n, reduced / n
+        ten = 10_000_000
+        print(f"  10M traces at 16 workers, from these costs: map {per_map * ten / 16:,.0f} s, reduce "
+              f"{per_reduce * ten:,.0f} s → {max(per_map * ten / 16, per_reduce * ten):,.0f} s overlapped, "
+              f"{per_map * ten / 16 + per_reduce * ten:,.0f} s if run one after the other")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="20000,200000")
+    parser.add_argument("--sizes", default="20000")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--arms", default="forge,datasets")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "OUT"))
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
-    sizes = [int(s) for s in args.sizes.split(",")]
+    workers = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory(prefix="forge-curate-bench-") as tmp:
         scratch = Path(tmp)
-        results: dict[int, dict[str, dict]] = {}
-        for n in sizes:
+        for n in [int(s) for s in args.sizes.split(",")]:
             path = scratch / f"traces-{n}.jsonl"
             make_file(path, n)
             mb = path.stat().st_size / 1e6
-            results[n] = {mode: measure(mode, path, scratch) for mode in ("forge", "forge-nond", "datasets")}
-            print(f"\n{n:,} traces ({mb:,.0f} MB), one core each; rates per CPU second (wall seconds in brackets):")
-            for mode, r in results[n].items():
-                print(f"  {mode:<10} {n / r['cpu_s']:>9,.0f} traces/s {mb / r['cpu_s']:>7.1f} MB/s "
-                      f"({r['seconds']:,.0f} s wall)  peak {r['peak_mib']:>7.0f} MiB  kept {r['kept']:,}")
-            forge, nond, peer = results[n]["forge"], results[n]["forge-nond"], results[n]["datasets"]
-            print(f"  throughput forge / datasets: {peer['cpu_s'] / forge['cpu_s']:.2f}x "
-                  f"(near-dup off: {peer['cpu_s'] / nond['cpu_s']:.2f}x); "
-                  f"peak RSS forge / datasets: {forge['peak_mib'] / peer['peak_mib']:.2f}x")
-            floor = measure("tokens", scratch / f"forge-{path.stem}", scratch, name=f"tokens-{path.stem}")
-            counting = floor["count_cpu_s"]
-            print(f"  floor: tiktoken over the {floor['kept']:,} messages Forge wrote alone takes "
-                  f"{counting * 1e6 / n:.1f} µs per input trace ({n / counting:,.0f} traces/s): no Forge on one "
-                  f"core that counts them reaches more than {peer['cpu_s'] / counting:.2f}x datasets")
-            for entry in scratch.glob("traces-*"):
-                entry.unlink()
-        if len(sizes) > 1:
-            small, large = min(sizes), max(sizes)
-            growth = (results[large]["forge-nond"]["peak_mib"] - results[small]["forge-nond"]["peak_mib"]) * 2**20
-            print(f"\nforge RSS growth without near-dup: {growth / (large - small):.0f} bytes per trace "
-                  f"({small:,} → {large:,} traces); with near-dup: "
-                  f"{(results[large]['forge']['peak_mib'] - results[small]['forge']['peak_mib']) * 2**20 / (large - small):.0f}")
+            results: dict[str, dict] = {}
+            for arm in args.arms.split(","):  # Forge's arms first: the peer's take longest
+                for w in workers:
+                    results[f"{arm}-{w}"] = measure(f"{arm}-{w}", path, scratch)
+                    print(f"  [{arm}-{w} done: {json.dumps(results[f'{arm}-{w}'])}]", flush=True)
+            report(n, mb, results, workers)
+            path.unlink()
 
 
 if __name__ == "__main__":

@@ -212,6 +212,8 @@ module api './app/api.bicep' = {
       FORGE_ROUTER_TRACE_QUEUE: '10000'
       // No activity runs past this; host.json's functionTimeout (10 min) is the hard stop above it.
       FORGE_ACTIVITY_BUDGET_S: '300'
+      // Curation fans out: one activity per trace shard, 8 at a time, each well within the activity budget.
+      FORGE_CURATE_FANOUT: '8'
       // Finished jobs are published as CloudEvents to this topic, with the app's identity.
       FORGE_NOTIFY_EVENTGRID_ENDPOINT: notifications.outputs.endpoint
       FORGE_TEACHER_PRICE_INPUT: teacherPriceInput

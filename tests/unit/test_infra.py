@@ -28,6 +28,8 @@ AZURE_EXEMPT = {
     "api_port": "`forge serve` only; in Azure the Functions host serves HTTP",
     "api_max_body_bytes": "the default suits Azure too",
     "trace_shards": "the default suits Azure too; changing it needs `forge storage migrate` first",
+    "curate_workers": "the default (every core of the instance) suits Azure too; a job's curation fans out over "
+                      "shard activities there (FORGE_CURATE_FANOUT)",
     "api_key_ttl_s": "the default (10 s) suits Azure too; an operator may set it (azd env / portal)",
     "price_table": "a file on the machine that runs Forge; in Azure the built-in, dated price table applies",
     "notify_url": "optional: an operator sets it (azd env / portal) when they want job notifications",

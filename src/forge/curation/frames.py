@@ -182,7 +182,7 @@ def merge(streams: list[Iterator[Frame]]) -> Iterator[Frame]:
         yield from streams[0]
         return
     heads: list[tuple[Frame, int, int] | None] = [None] * len(streams)  # frame, candidates used, rejects used
-    counters = Frame(*_empty())
+    counters = Frame(*empty())
 
     def load(i: int) -> None:
         for frame in streams[i]:
@@ -214,7 +214,7 @@ def merge(streams: list[Iterator[Frame]]) -> Iterator[Frame]:
             heads[i] = (frame, upto, upto_rejects)
             if upto == len(frame) and upto_rejects == len(frame.reject_lines):
                 load(i)
-        merged = concat(parts) if parts else Frame(*_empty())
+        merged = concat(parts) if parts else Frame(*empty())
         if parts:
             order = np.lexsort((merged.keys[:, 1], merged.keys[:, 0]))
             merged = merged.take(order)
@@ -229,7 +229,8 @@ def merge(streams: list[Iterator[Frame]]) -> Iterator[Frame]:
         yield merged
 
 
-def _empty(near: tuple[int, int] | None = None) -> tuple[Any, ...]:
+def empty(near: tuple[int, int] | None = None) -> tuple[Any, ...]:
+    """The fields of a frame with no candidates (`Frame(*empty())`)."""
     roles = len(ROLES)
     return (np.empty((0, 2), np.uint64), np.empty(0, np.uint64), np.empty(0, np.bool_), [], [],
             np.empty(0, np.uint8), np.empty(0, np.int64), np.empty((0, roles), np.int64),

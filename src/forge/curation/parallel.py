@@ -96,16 +96,18 @@ class FileChunk:
         return reject_frame((0, self.first_line), {"line": self.first_line})
 
 
-def reject_frame(key: tuple[int, int], identity: dict[str, Any]) -> Frame:
-    """A frame holding one reject, `unprocessable`: the trace that made a worker process die."""
-    from forge.curation.frames import _empty
+def reject_frame(key: tuple[int, int], identity: dict[str, Any], *more: tuple[tuple[int, int], dict[str, Any]]) -> Frame:
+    """A frame of `unprocessable` rejects: the traces of a unit that made its worker process die."""
+    from forge.curation.frames import empty
 
-    frame = Frame(*_empty())
-    frame.read = 1
-    frame.dropped = {"unprocessable": 1}
-    frame.reject_keys = np.array([key], dtype=np.uint64)
+    rejects = [(key, identity), *more]
+    frame = Frame(*empty())
+    frame.read = len(rejects)
+    frame.dropped = {"unprocessable": len(rejects)}
+    frame.reject_keys = np.array([k for k, _ in rejects], dtype=np.uint64).reshape(len(rejects), 2)
     frame.reject_lines = [encode({"reason": "unprocessable", "detail": "mapping this trace stopped the worker "
-                                  "process; it was left out and the rest of the build went on", **identity})]
+                                  "process; it was left out and the rest of the build went on", **who})
+                          for _, who in rejects]
     return frame
 
 

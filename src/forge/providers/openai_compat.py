@@ -96,6 +96,10 @@ class OpenAICompatClient:
             finally:
                 await response.aclose()
 
+    def share_limit(self, limit: asyncio.Semaphore) -> None:
+        """Bound this client's calls in flight with `limit`, shared with other clients of the same endpoint."""
+        self._limit = limit
+
     async def aclose(self) -> None:
         await self.http.aclose()
 

@@ -27,6 +27,7 @@ from forge.evaluation.runner import Assessment, HeldOut, assess, held_out, refer
 from forge.providers.inference import ChatClient, InferenceError
 from forge.providers.judge import agreement, head_to_head
 from forge.providers.clients import client_for, grader_client
+from forge.providers.endpoints import share_endpoint_limits
 from forge.services import domains, evalsets
 from forge.storage.evaluations import labelled
 
@@ -171,6 +172,8 @@ async def _evaluate(forge: Forge, config: DomainConfig, tasks: list[BenchmarkTas
                 raise InferenceError(f"The production model {label(baseline)} cannot be served ({exc}); no verdict "
                                      "was recorded, because a candidate is never passed without the comparison. Fix "
                                      "or roll back the production model, then evaluate again.") from None
+        # Every task and example is asked at once; each endpoint sees at most FORGE_INFERENCE_CONCURRENCY calls.
+        share_endpoint_limits([candidate, opponent, grader], forge.settings.inference_concurrency)
         runner = forge.code_runner
         runs = [assess(candidate, tasks, examples, config, runner=runner, max_tokens=limits.max_tokens)]
         if opponent is not None:

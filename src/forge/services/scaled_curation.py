@@ -23,7 +23,7 @@ from forge.bootstrap import connect
 from forge.config import Settings
 from forge.curation import parallel
 from forge.curation.curator import CurationOptions, CurationOutcome, reduce_frames
-from forge.curation.frames import Frame, merge, read_frames
+from forge.curation.frames import Frame, empty, merge, read_frames
 from forge.curation.sources import Incoming
 from forge.domain.domains import DomainConfig
 from forge.storage import Storage
@@ -83,9 +83,9 @@ class StoredShard:
                 StoredShard(self.settings, self.tenant, self.domain, self.shard, middle, self.until)]
 
     def crashed(self) -> Frame:
-        ids = self._ids()
-        trace_id = ids[0][0] if ids else f"{self.domain}.unknown"
-        return parallel.reject_frame(_ulid_key(trace_id), {"id": trace_id})
+        """Every trace of this millisecond of the shard (the smallest unit it splits into) as a reject."""
+        rejects = [(_ulid_key(trace_id), {"id": trace_id}) for trace_id, _ in self._ids()]
+        return parallel.reject_frame(*rejects[0], *rejects[1:]) if rejects else Frame(*empty())
 
 
 def _ulid_key(trace_id: str) -> tuple[int, int]:

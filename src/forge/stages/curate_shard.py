@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from forge.bootstrap import Forge
+from forge.domain.models import utcnow
 from forge.services.curation import curate_shard
+from forge.services.jobs import update_job
 from forge.stages.curate import Request as CurateStageRequest, request_for
 
 NAME = "curate_shard"
@@ -20,4 +22,7 @@ class Request(CurateStageRequest):
 
 def run(forge: Forge, request: Request) -> dict[str, Any]:
     job = forge.storage.jobs.get(request.tenant, request.job_id)
-    return {"part": curate_shard(forge, request_for(job, request), request.shard, request.cutoff)}
+    part = curate_shard(forge, request_for(job, request), request.shard, request.cutoff)
+    # Progress on the job: the reconciler counts a curation that maps shard after shard as working, not stuck.
+    update_job(forge, request.tenant, request.job_id, lambda job: setattr(job, "updated_at", utcnow()))
+    return {"part": part}
