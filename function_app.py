@@ -17,9 +17,9 @@ from forge.domain.webhooks import GridEvent
 from forge.services import capture, runs, webhooks
 from forge.services.reconcile import reconcile
 from forge.storage.capture import QUEUE as CAPTURE_QUEUE, Incoming
-from forge.workflow import orchestrator
+from forge.workflow import canary_loop, orchestrator
 from forge.workflow.activities import activity_names, build_activities
-from forge.workflow.azure import DurableFunctionsOrchestrations, df_orchestrator, using_client
+from forge.workflow.azure import DurableFunctionsOrchestrations, df_canary_loop, df_orchestrator, using_client
 from forge.api.functions_http import AppResponse
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)  # Forge checks its own API keys
@@ -50,6 +50,17 @@ def run_activity(name: str, payload: Any) -> dict[str, Any]:
 @app.orchestration_trigger(context_name="context", orchestration=orchestrator.NAME)
 def distill(context: df.DurableOrchestrationContext):
     return (yield from df_orchestrator(context))
+
+
+@app.orchestration_trigger(context_name="context", orchestration=canary_loop.NAME)
+def canary_control(context: df.DurableOrchestrationContext):
+    """One per domain, eternal: the canary's decision for each window, then continue-as-new (workflow/canary_loop)."""
+    return (yield from df_canary_loop(context))
+
+
+@app.activity_trigger(input_name="payload", activity=canary_loop.ACTIVITY)
+def canary_step(payload: Any) -> dict[str, Any]:
+    return run_activity(canary_loop.ACTIVITY, payload)
 
 
 def _activity_function(name: str) -> Any:
@@ -116,3 +127,6 @@ async def reconcile_jobs(timer: func.TimerRequest, client: Any) -> None:
                            datetime.now(timezone.utc))
     log.info("reconciled: resumed %s, failed %s, %d notifications delivered", done.resumed, done.failed,
              done.notified)
+    orchestrations = DurableFunctionsOrchestrations(client)
+    for wanted in canary_loop.loops_wanted(forge(), runs.tenants(forge())):  # each domain's control loop, once
+        await orchestrations.ensure_loop(wanted)

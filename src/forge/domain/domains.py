@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from forge.domain.canary import CanaryPolicy
 from forge.domain.gates import Gates
 from forge.domain.names import NAME_RULE, valid_name
 from forge.domain.sections import Section, compiles
@@ -81,6 +82,7 @@ class DomainConfig(Section):
     scoring: ScoringWeights = Field(default_factory=ScoringWeights)
     gates: Gates = Field(default_factory=Gates)
     routing: RoutingRules = Field(default_factory=RoutingRules)
+    canary: CanaryPolicy = Field(default_factory=CanaryPolicy)  # how a candidate earns production (issue 21)
     task: TaskRules = Field(default_factory=TaskRules)
     eval_set: EvalSetRules = Field(default_factory=EvalSetRules)
 

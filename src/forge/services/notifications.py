@@ -25,6 +25,7 @@ from forge.storage.outbox import Outbox
 
 log = logging.getLogger("forge.services.notifications")
 TIMEOUT_S = 10.0
+ANY_STATUS = "-"  # a notification's job_status when it is not about a job's end
 EVENTGRID_SCOPE = "https://eventgrid.azure.net/.default"
 
 
@@ -68,6 +69,22 @@ def notify(forge: Forge, request: NotifyRequest) -> dict[str, Any]:
     return {"status": job.status.value, "reason": request.reason}
 
 
+def announce(forge: Forge, tenant: str, job_id: str, kind: str, key: str, payload: dict[str, Any]) -> None:
+    """A notification that is not a job's end (a canary decision, a drift alert): outboxed per channel, tried once
+    now and retried by `deliver_due` like the others. `key` makes it unique (a repeat adds nothing)."""
+    outbox = Outbox(forge.storage.account)
+    channels = [(WEBHOOK, forge.settings.notify_url), (EVENTGRID, forge.settings.notify_eventgrid_endpoint)]
+    for channel, target in channels:
+        if not target:
+            continue
+        note = Notification(tenant=tenant, key=f"{key}.{kind}.{channel}", job_id=job_id, channel=channel, type=kind,
+                            job_status=ANY_STATUS, payload=payload)
+        outbox.add(note)
+        stored = next((n for n in outbox.for_job(tenant, job_id) if n.key == note.key), None)
+        if stored is not None and stored.status == "pending":
+            _attempt(forge, outbox, stored, None, utcnow())
+
+
 def deliver_due(forge: Forge, now: datetime | None = None) -> int:
     """Try every pending notification whose time has come; returns how many were delivered now."""
     now = now or utcnow()
@@ -99,9 +116,10 @@ def _notifications(forge: Forge, summary: dict[str, Any], request: NotifyRequest
 
 def _attempt(forge: Forge, outbox: Outbox, note: Notification, job: DistillationJob | None, now: datetime) -> int:
     """One delivery of `note`, saved under its ETag; 1 when it was delivered now."""
-    if job is None or (job.status.finished and job.status.value != note.job_status):
+    about_job = note.job_status != ANY_STATUS  # a canary decision or an alert is delivered whatever its job
+    if about_job and (job is None or (job.status.finished and job.status.value != note.job_status)):
         note.status = "superseded"  # its job is gone or ended otherwise (e.g. failed by the reconciler)
-    elif not job.status.finished:
+    elif about_job and not job.status.finished:  # type: ignore[union-attr]
         return 0  # written before a status that never landed (yet): the retried notify finishes it
     else:
         note.attempts += 1

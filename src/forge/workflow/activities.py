@@ -20,7 +20,9 @@ def activity_names() -> list[str]:
 
 def build_activities(forge: Forge) -> dict[str, Activity]:
     """Each stage behind the orchestrator's payload contract, with the job id on its spans and log lines."""
-    return {name: _bind(forge, stage) for name, stage in stages().items()}
+    from forge.workflow import canary_loop  # the control loop's step sits beside the stages
+
+    return {**{name: _bind(forge, stage) for name, stage in stages().items()}, **canary_loop.activities(forge)}
 
 
 def _bind(forge: Forge, stage: Stage) -> Activity:

@@ -7,13 +7,18 @@ from contextlib import contextmanager
 from typing import Any, Generator, Iterator
 
 from forge.services.runs import EngineUnavailable
-from forge.workflow import orchestrator
+from forge.workflow import canary_loop, orchestrator
 from forge.workflow.flow import DurableFunctionsFlow
 
 
 def df_orchestrator(context: Any) -> Generator[Any, Any, dict[str, Any]]:
     """`distill` driven by a `DurableOrchestrationContext`; replayed by the Functions host from its history."""
     return (yield from orchestrator.distill(DurableFunctionsFlow(context), context.get_input()))
+
+
+def df_canary_loop(context: Any) -> Generator[Any, Any, dict[str, Any]]:
+    """A domain's eternal canary control loop driven by Durable Functions (continue-as-new each window)."""
+    return (yield from canary_loop.loop(DurableFunctionsFlow(context), context.get_input()))
 
 
 # The Functions host hands each invocation its own durable client; the ASGI app reads it from here.
@@ -57,6 +62,14 @@ class DurableFunctionsOrchestrations:
         if not started:  # the SDK answers None when the extension's HTTP API did not accept the start
             raise EngineUnavailable(f"Durable Functions did not start job {job_input['job_id']}; the reconciler "
                                     "retries it within minutes, or trigger it again.")
+        return True
+
+    async def ensure_loop(self, loop_input: dict[str, str]) -> bool:
+        """Start a domain's canary control loop unless it runs (or is between two windows) already."""
+        instance = canary_loop.instance_id(loop_input["tenant"], loop_input["domain"])
+        if await self.state(instance) == "running":
+            return False
+        await self.client.start_new(canary_loop.NAME, instance_id=instance, client_input=loop_input)
         return True
 
     async def state(self, instance_id: str) -> str | None:

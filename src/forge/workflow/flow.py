@@ -55,6 +55,11 @@ class Flow(Protocol):
 
     def status(self, value: Any) -> None: ...
 
+    def continue_as_new(self, input: Any) -> None:
+        """Start this instance over with `input` and an empty history once the orchestrator returns (an eternal
+        orchestration); the caller returns right after."""
+        ...
+
 
 class DurableTaskFlow:
     def __init__(self, ctx: Any):
@@ -99,6 +104,9 @@ class DurableTaskFlow:
     def status(self, value: Any) -> None:
         self._ctx.set_custom_status(value)
 
+    def continue_as_new(self, input: Any) -> None:
+        self._ctx.continue_as_new(input, save_events=False)
+
 
 class DurableFunctionsFlow:
     def __init__(self, ctx: Any):
@@ -141,6 +149,9 @@ class DurableFunctionsFlow:
 
     def status(self, value: Any) -> None:
         self._ctx.set_custom_status(value)
+
+    def continue_as_new(self, input: Any) -> None:
+        self._ctx.continue_as_new(input)
 
 
 def _naive_utc(moment: datetime) -> datetime:

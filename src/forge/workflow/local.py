@@ -19,7 +19,7 @@ from durabletask import worker as dt_worker
 from durabletask.internal.orchestrator_service_pb2_grpc import add_TaskHubSidecarServiceServicer_to_server
 from durabletask.testing import InMemoryOrchestrationBackend
 
-from forge.workflow import orchestrator
+from forge.workflow import canary_loop, orchestrator
 from forge.workflow.flow import DurableTaskFlow
 
 Activity = Callable[[dict[str, Any]], dict[str, Any]]
@@ -39,6 +39,13 @@ def _orchestrate(ctx: Any, raw: dict[str, Any]) -> Any:
 
 
 _orchestrate.__name__ = orchestrator.NAME  # durabletask registers functions by name
+
+
+def _canary(ctx: Any, raw: dict[str, Any]) -> Any:
+    return canary_loop.loop(DurableTaskFlow(ctx), raw)
+
+
+_canary.__name__ = canary_loop.NAME
 
 
 def sdk_logger() -> logging.Logger:
@@ -96,6 +103,7 @@ class LocalEngine:
         self.backend.start()
         self.worker = dt_worker.TaskHubGrpcWorker(host_address=self.address, logger=sdk_logger())
         self.worker.add_orchestrator(_orchestrate)
+        self.worker.add_orchestrator(_canary)
         for name, fn in self.activities.items():
             self.worker.add_activity(_activity(name, fn))
         self.worker.start()
@@ -133,6 +141,19 @@ class EngineClient:
         """Schedule `distill` with instance id = job id; False if that instance already exists (a double fire)."""
         try:
             self.client.schedule_new_orchestration(orchestrator.NAME, input=job_input, instance_id=job_input["job_id"])
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.ALREADY_EXISTS:
+                return False
+            raise
+        return True
+
+    def ensure_loop(self, loop_input: dict[str, str]) -> bool:
+        """Start a domain's canary control loop unless it runs already; True when it was started now."""
+        instance = canary_loop.instance_id(loop_input["tenant"], loop_input["domain"])
+        if self.runtime(instance) == "running":
+            return False
+        try:
+            self.client.schedule_new_orchestration(canary_loop.NAME, input=loop_input, instance_id=instance)
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.ALREADY_EXISTS:
                 return False

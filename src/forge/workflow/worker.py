@@ -23,6 +23,7 @@ from forge.domain.cron import parse_cron
 from forge.services import runs
 from forge.services.capture import drain_forever
 from forge.services.reconcile import reconcile
+from forge.workflow import canary_loop
 from forge.workflow.activities import build_activities
 from forge.workflow.local import EngineClient, LocalEngine, LocalOrchestrations
 
@@ -91,14 +92,24 @@ class Worker:
         resumed = asyncio.run(runs.resume_unfinished(self.forge, self.orchestrations, runs.tenants(self.forge)))
         if resumed:
             log.info("resumed %d unfinished jobs: %s", len(resumed), ", ".join(resumed))
+        self.ensure_loops()
         threading.Thread(target=drain_forever, args=(self.forge, self.stopped), name="forge-capture",
                          daemon=True).start()
         threading.Thread(target=self.reconcile_forever, name="forge-reconcile", daemon=True).start()
         return self.orchestrations
 
+    def ensure_loops(self) -> None:
+        """One canary control loop per domain with a route (started again after a restart; a running one stays)."""
+        try:
+            for wanted in canary_loop.loops_wanted(self.forge, runs.tenants(self.forge)):
+                self.orchestrations.client.ensure_loop(wanted)
+        except Exception as exc:  # storage down: the next beat tries again
+            log.warning("starting the canary loops failed (%s)", type(exc).__name__)
+
     def reconcile_forever(self) -> None:
         """The same pass Azure's reconcile timer runs: stuck or orphaned jobs, then due notifications."""
         while not self.stopped.wait(self.reconcile_every_s):
+            self.ensure_loops()
             try:
                 done = asyncio.run(reconcile(self.forge, self.orchestrations, runs.tenants(self.forge),
                                              datetime.now(timezone.utc)))

@@ -1,0 +1,180 @@
+"""The canary on live evidence: a seeded simulation through the real router (HTTP, capture queue, Azurite) with a
+fake upstream whose candidate is better, equal, worse or erroring, and the control loop on durabletask's engine."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from forge.api.app import create_app
+from forge.api.server import serving
+from forge.bootstrap import bootstrap
+from forge.domain.models import ModelStage, utcnow
+from forge.services import canary, domains
+from forge.services.capture import drain_once
+from forge.storage.canaries import CanaryRepository
+from forge.workflow import canary_loop
+from forge.workflow.activities import build_activities
+from forge.workflow.local import EngineClient, LocalEngine
+from tests.factories import make_model_version
+from tests.fakes.canary_upstream import API_KEY, CanaryUpstream, body
+
+PER_WINDOW = 20
+POLICY = {"stages": [{"percent": 0, "min_requests": 12, "min_minutes": 0},
+                     {"percent": 50, "min_requests": 12, "min_minutes": 0},
+                     {"percent": 100, "min_requests": 12, "min_minutes": 0}],
+          "margin": 0.05, "min_judged": 10, "judge_share": 1.0, "max_judged_per_window": 200,
+          "error_spike": 0.05, "min_errors": 3, "interval_s": 0.01}
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    fake = CanaryUpstream()
+    with serving(fake.app) as url:
+        yield fake, url
+
+
+@pytest.fixture
+def forge(settings, storage, upstream):
+    wired = settings.model_copy(update={
+        "teacher_base_url": f"{upstream[1]}/v1", "teacher_api_key": API_KEY, "teacher_model": "teacher",
+        "grader_model": "judge", "router_timeout_s": 10.0, "router_route_ttl_s": 0.0})
+    return bootstrap(wired, storage=storage)
+
+
+@pytest.fixture
+def router(forge, tenant):
+    key = forge.storage.keys.create(tenant, "canary")[0]
+    with serving(create_app(forge)) as url, httpx.Client(base_url=url, timeout=30,
+                                                         headers={"Authorization": f"Bearer {key}"}) as client:
+        yield client
+
+
+def canary_of(forge, tenant, candidate: str, policy=POLICY) -> str:
+    domains.edit(forge, tenant, "coding", settings={"canary": policy})
+    prod = forge.storage.models.create(make_model_version(tenant, provider_model_id="prod", stage="production"))
+    cand = forge.storage.models.create(make_model_version(tenant, provider_model_id=candidate, stage="candidate"))
+    route = forge.storage.routes.get(tenant, "coding").model_copy(update=dict(
+        production_model=prod.version_id, canary_model=cand.version_id, canary_percent=10.0))
+    forge.storage.routes.save(route)
+    return cand.version_id
+
+
+def traffic(forge, router, window: int) -> None:
+    """One window's users, each a different seeded request; their traces written as `forge worker` would."""
+    for i in range(window * PER_WINDOW, (window + 1) * PER_WINDOW):
+        assert router.post("/v1/chat/completions", json=body(i)).status_code == 200
+    drain_once(forge)
+
+
+def simulate(forge, tenant, router, windows: int) -> list[dict]:
+    canary.step(forge, tenant, "coding", utcnow())  # the loop's first look adopts the canary at stage 0 (shadow)
+    decisions = []
+    for window in range(windows):
+        traffic(forge, router, window)
+        time.sleep(0.02)  # the next decision window (interval_s is 10 ms)
+        decisions.append(canary.step(forge, tenant, "coding", utcnow()))
+        if decisions[-1]["action"] in ("promote", "rollback"):
+            break
+    return decisions
+
+
+def test_a_better_candidate_advances_through_every_stage_to_production(forge, tenant, router):
+    cand = canary_of(forge, tenant, "cand-better")
+    actions = [d["action"] for d in simulate(forge, tenant, router, 8)]
+    assert actions[0] == "advance", decisions_of(forge, tenant)
+    assert actions[-1] == "promote" and "rollback" not in actions
+    route = forge.storage.routes.get(tenant, "coding")
+    assert route.production_model == cand and route.canary_model is None
+    assert forge.storage.models.get(tenant, "coding", cand).stage == ModelStage.PRODUCTION
+
+
+def test_an_equal_candidate_holds_in_shadow_within_the_configured_requests(forge, tenant, router):
+    cand = canary_of(forge, tenant, "cand-equal")
+    decisions = simulate(forge, tenant, router, 3)
+    assert [d["action"] for d in decisions] == ["hold"] * 3
+    assert any("lower bound" in reason for reason in decisions[-1]["reasons"])
+    numbers = decisions[-1]["numbers"]
+    assert numbers["winRateLower"] < 0.45 < numbers["winRateUpper"] and numbers["judged"] == 3 * PER_WINDOW
+    route = forge.storage.routes.get(tenant, "coding")
+    assert (route.canary_model, route.canary_percent) == (cand, 0.0)  # shadow: no caller is answered by it
+
+
+def test_a_worse_candidate_is_rolled_back_once_the_bound_excludes_the_margin(forge, tenant, router):
+    cand = canary_of(forge, tenant, "cand-worse")
+    decisions = simulate(forge, tenant, router, 4)
+    assert [d["action"] for d in decisions] == ["rollback"]
+    assert decisions[0]["numbers"]["winRateUpper"] < 0.45 and "judged worse" in decisions[0]["reasons"][0]
+    route = forge.storage.routes.get(tenant, "coding")
+    assert route.canary_model is None and route.production_model != cand
+    assert forge.storage.models.get(tenant, "coding", cand).stage == ModelStage.ARCHIVED
+
+
+def test_an_erroring_candidate_is_rolled_back_on_its_error_spike(forge, tenant, router):
+    cand = canary_of(forge, tenant, "cand-broken")
+    decisions = simulate(forge, tenant, router, 4)
+    assert [d["action"] for d in decisions] == ["rollback"] and "errors spiked" in decisions[0]["reasons"][0]
+    assert forge.storage.routes.get(tenant, "coding").canary_model is None
+    events = [e.type for e in forge.storage.events.list(f"canary-{cand}").items]
+    assert events == ["canary.start", "canary.hold", "canary.rollback"]  # adopted, no traffic yet, rolled back
+
+
+def test_a_window_is_decided_once_however_often_its_step_runs(forge, tenant, router):
+    cand = canary_of(forge, tenant, "cand-better")
+    canary.step(forge, tenant, "coding", utcnow())
+    traffic(forge, router, 0)
+    at = utcnow()
+    first = canary.step(forge, tenant, "coding", at)
+    again = canary.step(forge, tenant, "coding", at)  # a retried activity, or a replay after a restart
+    assert first["action"] == again["action"] == "advance" and again["repeat"] is True
+    assert CanaryRepository(forge.storage.account).get(tenant, "coding").stage == 1
+    assert [e.type for e in forge.storage.events.list(f"canary-{cand}").items].count("canary.advance") == 1
+
+
+def test_a_person_can_pin_pause_and_skip_a_stage(forge, tenant, router):
+    cand = canary_of(forge, tenant, "cand-better")
+    canary.step(forge, tenant, "coding", utcnow())
+    canary.control(forge, tenant, "coding", "pin")
+    traffic(forge, router, 0)
+    assert canary.step(forge, tenant, "coding", utcnow())["reasons"] == ["pinned by a person to this stage"]
+    canary.control(forge, tenant, "coding", "pause")
+    assert canary.step(forge, tenant, "coding", utcnow())["action"] == "paused"
+    state = canary.control(forge, tenant, "coding", "skip")
+    assert state.stage == 1 and forge.storage.routes.get(tenant, "coding").canary_percent == 50.0
+    assert "canary.paused" in [e.type for e in forge.storage.events.list(f"canary-{cand}").items]
+
+
+def test_a_worker_restarted_mid_stage_takes_no_decision_twice(forge, tenant, router):
+    policy = {**POLICY, "interval_s": 0.3}
+    cand = canary_of(forge, tenant, "cand-better", policy)
+    repo = CanaryRepository(forge.storage.account)
+    canary.step(forge, tenant, "coding", utcnow())
+    traffic(forge, router, 0)
+    loop = {"tenant": tenant, "domain": "coding"}
+
+    def run_until(done, timeout_s=20.0):
+        with LocalEngine(build_activities(forge)) as engine:
+            assert EngineClient(engine.client).ensure_loop(loop)
+            assert not EngineClient(engine.client).ensure_loop(loop)  # one loop per domain
+            deadline = time.monotonic() + timeout_s
+            while not done(repo.get(tenant, "coding")):
+                assert time.monotonic() < deadline, repo.get(tenant, "coding").decisions[-3:]
+                time.sleep(0.05)
+
+    # The first worker advances to stage 1 and holds there (no new traffic); then it is stopped mid-stage.
+    run_until(lambda s: s.stage == 1 and sum(d["action"] == "hold" for d in s.decisions) >= 2)
+    before = repo.get(tenant, "coding").decisions
+    run_until(lambda s: len(s.decisions) >= len(before) + 2)  # a new worker, a new loop, the same canary
+    after = repo.get(tenant, "coding").decisions
+    assert after[:len(before)] == before
+    windows = [d["window"] for d in after if d["action"] not in ("start",)]
+    assert len(windows) == len(set(windows)) and windows == sorted(windows)
+    assert [d["action"] for d in after].count("advance") == 1 and repo.get(tenant, "coding").stage == 1
+    assert [e.type for e in forge.storage.events.list(f"canary-{cand}").items].count("canary.advance") == 1
+    assert canary_loop.instance_id(tenant, "coding") == f"canary-{tenant}-coding"
+
+
+def decisions_of(forge, tenant):
+    return CanaryRepository(forge.storage.account).get(tenant, "coding").decisions
