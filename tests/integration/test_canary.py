@@ -178,3 +178,14 @@ def test_a_worker_restarted_mid_stage_takes_no_decision_twice(forge, tenant, rou
 
 def decisions_of(forge, tenant):
     return CanaryRepository(forge.storage.account).get(tenant, "coding").decisions
+
+
+def test_a_person_pins_the_canary_through_the_api_and_a_wrong_action_is_refused(forge, tenant, router):
+    canary_of(forge, tenant, "cand-better")
+    canary.step(forge, tenant, "coding", utcnow())
+    refused = router.post("/api/v1/canary/coding/control", json={"action": "promote-now"})
+    assert refused.status_code == 422
+    assert router.post("/api/v1/canary/coding/control", json={"action": "pin"}).json()["control"] == "pinned"
+    shown = router.get("/api/v1/canary/coding").json()
+    assert shown["state"]["control"] == "pinned" and shown["latest"]["action"] == "pin"
+    assert shown["policy"]["margin"] == 0.05

@@ -12,6 +12,7 @@ from forge.api.routes import datasets
 from forge.api.routes import webhooks
 from forge.api.routes import dashboard, dataset_checks, insights, session
 from forge.api.routes import domains, evaluations
+from forge.api.routes import canary
 from forge.bootstrap import Forge
 from forge.services.runs import Orchestrations
 from forge.api.routes import chat
@@ -27,7 +28,7 @@ def create_app(forge: Forge, orchestrations: Orchestrations | None = None) -> Fa
     app.state.forge = forge
     app.state.orchestrations = orchestrations
     errors.install(app)
-    for module in (health, traces, jobs, models, datasets, webhooks, domains, evaluations):
+    for module in (health, traces, jobs, models, datasets, webhooks, domains, evaluations, canary):
         app.include_router(module.router)
     for module in (session, insights, dataset_checks, dashboard):  # the dashboard at / and what only it reads
         app.include_router(module.router)

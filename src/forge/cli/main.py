@@ -11,6 +11,7 @@ from forge.cli import cost
 from forge.cli import datasets
 from forge.cli import eval as eval_cli
 from forge.cli import demo, domains, jobs, keys, serve, storage, traces
+from forge.cli import canary as canary_cli
 from forge.cli import models as models_cli
 from forge.cli.common import err
 from forge.domain.errors import ForgeError
@@ -23,6 +24,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(storage.app, name="storage")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(datasets.app, name="datasets")
+app.add_typer(canary_cli.app, name="canary")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.command("run")(run.run)
