@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     notify_eventgrid_endpoint: str | None = Field(None, description="Event Grid topic endpoint for job CloudEvents.")
     notify_eventgrid_key: SecretStr | None = Field(None, description="Topic access key; unset: Entra ID.")
     activity_budget_s: float = Field(300.0, gt=0, le=3600, description="Longest one activity may run.")
+    provider_outage_s: float = Field(3600.0, ge=0, le=7 * 86400, description="How long a training provider may "
+                                     "answer 5xx/429/timeouts before the job fails; waited out on durable timers.")
     # Issue 19: curation maps chunks of the traces on several cores, and in Azure over shards as activities.
     curate_workers: int | None = Field(None, ge=1, le=256, description="Processes curation maps on; unset: all cores.")
     curate_fanout: int = Field(0, ge=0, le=64, description="Shard activities a job's curation runs at once (Durable "

@@ -4,7 +4,8 @@ The real `openai` SDK talks to it: `OpenAI(base_url=f"{url}/v1", api_key=API_KEY
 `AzureOpenAI(azure_endpoint=url, api_version=…, api_key=AZURE_KEY)` (paths under /openai; `api-version` required).
 As time passes (`step_s` a phase), a job moves validating_files → queued → running → succeeded, validating its
 training file as OpenAI does and writing events (loss metrics) and epoch checkpoints. Lists are newest first with
-`after` cursors, as OpenAI's are. `fail(...)` injects 429 (with Retry-After), 5xx, 4xx or slow answers.
+`after` cursors, as OpenAI's are. `fail(...)` injects 429 (with Retry-After), 5xx, 4xx or slow answers;
+`outage(seconds)` makes the files and fine-tuning API answer 500 and 429 in turn for a while (training goes on).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class FakeOpenAI:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
         self.faults: list[Fault] = []
+        self.down_until = 0.0  # monotonic time an outage ends
+        self.refused = 0  # calls answered with an outage's error
+        self.frozen = False  # True: jobs stay where they are until it is False again (then catch up)
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
         self.app = FastAPI()
@@ -87,6 +91,12 @@ class FakeOpenAI:
         with self.lock:
             self.faults.append(Fault(method, path, status, times, message, retry_after, after_commit, delay_s))
 
+    def outage(self, seconds: float, retry_after: str = "0.05") -> None:
+        """For `seconds` from now, every files and fine-tuning call answers 500 or 429 (with Retry-After) in turn."""
+        with self.lock:
+            self.down_until = time.monotonic() + seconds
+        self.outage_retry_after = retry_after
+
     def calls(self, method: str, path: str) -> int:
         return sum(1 for m, p in self.requests if m == method and p == path)
 
@@ -108,6 +118,13 @@ class FakeOpenAI:
             fault = next((f for f in self.faults if f.method == request.method and f.path == rest and f.times), None)
             if fault:
                 fault.times -= 1
+            down = time.monotonic() < self.down_until and not rest.startswith("/chat")
+            if down:
+                self.refused += 1
+                status = (500, 429)[self.refused % 2]
+        if down:
+            return _error(status, "The service is temporarily unavailable.", str(status),
+                          headers={"retry-after": self.outage_retry_after})
         if fault and fault.delay_s:
             await asyncio.sleep(fault.delay_s)
             return await call_next(request)
@@ -228,7 +245,7 @@ class FakeOpenAI:
 
     def _advance(self, job: dict[str, Any]) -> None:
         """Play the job's timeline up to now: one phase per `step_s`."""
-        if job["status"] in ("failed", "cancelled"):
+        if job["status"] in ("failed", "cancelled") or self.frozen:
             return
         now_step = int((time.monotonic() - job["_t0"]) / self.step_s)
         timeline = self._timeline(job)

@@ -158,6 +158,7 @@ class JobState(BaseModel):
     training: dict[str, Any] = Field(default_factory=dict)  # state, progress, trained tokens, last loss
     eval_set: int | None = None  # the eval set version curate carved before training: what evaluate scores on
     resumes: int = 0  # times the reconciler started the run again after its orchestration went missing
+    outage: dict[str, Any] | None = None  # a provider outage being waited out: since, attempts, last reason
 
 
 def split_legacy_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str | None]:

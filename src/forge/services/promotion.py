@@ -9,9 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from forge.bootstrap import Forge
-from forge.domain.models import DistillationJob, JobEvent, ModelStage, ModelVersion, utcnow
+from forge.domain.models import DistillationJob, JobEvent, JobStatus, ModelStage, ModelVersion, utcnow
 from forge.services import models as registry
-from forge.services.jobs import JobRef, update_job, update_model
+from forge.services.jobs import JobRef, enter, update_job, update_model
 
 PromotionOutcome = Literal["production", "canary", "archived", "held"]
 
@@ -38,6 +38,7 @@ def promote(forge: Forge, request: PromoteRequest) -> PromoteResult:
     done = job.promotion
     if done.get("model_version_id") == request.model_version_id and done.get("outcome"):
         return PromoteResult.model_validate(done)  # a replayed or retried activity changes nothing twice
+    job = enter(forge, request.tenant, request.job_id, JobStatus.PROMOTING)  # the stage the job shows while here
     model = storage.models.get(request.tenant, request.domain, request.model_version_id)
     route = storage.routes.get(request.tenant, request.domain)
     replaced = None

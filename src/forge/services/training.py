@@ -1,5 +1,6 @@
 """Training at the provider, once per job: make the dataset readable by it (upload), start its run (train), ask
-how it goes and copy its loss points onto the job (poll), stop it (cancel_training)."""
+how it goes and copy its loss points onto the job (poll), stop it (cancel_training). A provider that is down is
+waited out (services/outages.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from forge.bootstrap import Forge
 from forge.domain.models import DistillationJob, JobEvent, JobStatus
 from forge.providers.registry import training_provider
-from forge.providers.training import PreparedData, ProviderRejected, TrainingRequest
+from forge.providers.training import PreparedData, ProviderRejected, ProviderUnavailable, TrainingRequest
+from forge.services import outages
 from forge.services.estimates import record_estimate
 from forge.services.jobs import JobRef, enter, record, update_job
 
@@ -47,6 +49,9 @@ def upload(forge: Forge, request: UploadRequest) -> dict[str, Any]:
         prepared = provider.prepare(wanted)
     except ProviderRejected as exc:
         return {"error": f"{provider.name} refused the dataset: {exc}"}
+    except ProviderUnavailable as exc:
+        return outages.wait_or_fail(forge, request, exc)
+    outages.ended(forge, job)
     result = asdict(prepared)
     enter(forge, request.tenant, request.job_id, JobStatus.UPLOADING, prepared=result)
     record(forge, request.job_id, "upload", f"dataset {request.dataset_id} ready at {provider.name}", **result)
@@ -68,6 +73,9 @@ def train(forge: Forge, request: TrainRequest) -> dict[str, Any]:
         provider_job_id = provider.start(training_request(forge, job, request.dataset_id), prepared)
     except ProviderRejected as exc:
         return {"error": f"{provider.name} refused to start training: {exc}"}
+    except ProviderUnavailable as exc:
+        return outages.wait_or_fail(forge, request, exc)
+    outages.ended(forge, job)
 
     def started(job: Any) -> None:
         job.provider, job.provider_job_id = provider.name, provider_job_id
@@ -88,8 +96,13 @@ def poll(forge: Forge, request: PollRequest) -> dict[str, Any]:
     job = forge.storage.jobs.get(request.tenant, request.job_id)
     provider_job_id = request.provider_job_id or job.provider_job_id
     provider = training_provider(forge, request.provider)
-    status = provider.status(provider_job_id)
-    events = provider.events(provider_job_id, after=job.state.event_cursor)
+    try:
+        status = provider.status(provider_job_id)
+        events = provider.events(provider_job_id, after=job.state.event_cursor)
+    except ProviderUnavailable as exc:
+        waiting = outages.wait_or_fail(forge, request, exc)
+        return {"state": "failed", "error": waiting["error"]} if "error" in waiting else waiting
+    outages.ended(forge, job)
     if events:
         # Events first, cursor second: a crash in between repeats a few events rather than losing them.
         forge.storage.events.append(request.job_id, *[

@@ -1,6 +1,7 @@
 """`distill`: the whole pipeline, one deterministic generator over `Flow`, on durabletask or Durable Functions.
 
 gather → curate → upload → train → poll (durable timer | `training.updated`) → evaluate → promote → notify.
+An activity that answers `wait_s` (a provider outage) is called again after a durable timer of that length.
 With FORGE_CURATE_FANOUT, curate fans out: one `curate_shard` per trace shard (bounded), then curate reduces.
 Replay rules: no I/O, no clock but `flow.now()`, no randomness; activities take and return small JSON.
 Every activity is idempotent by job id, so a resumed or replayed run finds earlier results instead of redoing them.
@@ -51,11 +52,20 @@ def distill(flow: Flow, raw: dict[str, Any]) -> Generator[Any, Any, dict[str, An
 
     def step(activity: str, stage: str, **payload: Any) -> Generator[Any, Any, dict[str, Any]]:
         show(stage, activity=activity)
-        task = flow.call(activity, {**base, **payload}, retry)
-        winner = yield flow.first(task, cancel)
-        if winner is cancel:
-            raise _Cancelled
-        return flow.result(winner)
+        while True:
+            task = flow.call(activity, {**base, **payload}, retry)
+            winner = yield flow.first(task, cancel)
+            if winner is cancel:
+                raise _Cancelled
+            result = flow.result(winner)
+            if not (isinstance(result, dict) and result.get("wait_s")):
+                return result
+            # The activity could not do its work yet (its provider is down, services/outages.py): a durable
+            # timer, then the same call again; the activity decides when waiting has lasted long enough.
+            timer = flow.timer(flow.now() + timedelta(seconds=float(result["wait_s"])))
+            if (yield flow.first(timer, cancel)) is cancel:
+                flow.cancel(timer)
+                raise _Cancelled
 
     def finish(status: str, reason: str | None = None, **extra: Any) -> Generator[Any, Any, dict[str, Any]]:
         show(status)
