@@ -45,13 +45,15 @@ class Generation:
     fed: int = 0  # prompt tokens decoded so far
     generated: list[int] = field(default_factory=list)
     _decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
+    _bytes: bytes = b""  # a run of byte tokens not yet turned into text
     _rng: Any = None
 
 
 class Engine:
     """A base GGUF model and its adapters; `submit` generations from any thread, `close` when done."""
 
-    def __init__(self, model_path: Path, *, slots: int = 8, context: int = 2048, threads: int | None = None):
+    def __init__(self, model_path: Path, *, slots: int = 8, context: int = 2048, threads: int | None = None,
+                 exact_cache: bool = True):
         import llama_cpp as C
 
         self.C = C
@@ -66,6 +68,9 @@ class Engine:
             raise EngineError(f"llama.cpp could not load {model_path}: {self._last_error()}")
         self.vocab = C.llama_model_get_vocab(self.model)
         self.n_vocab = C.llama_vocab_n_tokens(self.vocab)
+        # SentencePiece byte tokens (<0xE2>…): a run of them is text only as a whole, as transformers decodes it.
+        self.byte_tokens = frozenset(t for t in range(self.n_vocab)
+                                     if C.llama_vocab_get_attr(self.vocab, t) & C.LLAMA_TOKEN_ATTR_BYTE)
         self.slots = slots
         self.context = min(context, C.llama_model_n_ctx_train(self.model) or context)
         cparams = C.llama_context_default_params()
@@ -74,6 +79,8 @@ class Engine:
         cparams.n_batch = cparams.n_ubatch = min(512, cparams.n_ctx)
         cparams.n_threads = cparams.n_threads_batch = threads or max(1, os.cpu_count() or 1)
         cparams.kv_unified = True  # any one request may use up to `context` cells of the shared cache
+        if exact_cache:  # f32 keys and values: a float32 student answers as it does with transformers, batched or not
+            cparams.type_k = cparams.type_v = C.GGML_TYPE_F32
         self.ctx = C.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             raise EngineError(f"llama.cpp could not make a context: {self._last_error()}")
@@ -234,7 +241,12 @@ class Engine:
             self._finish(generation, reason="stop")
             return
         generation.generated.append(token)
-        text = generation._decoder.decode(self._piece(token, special=False))
+        piece = self._piece(token, special=False)
+        if token in self.byte_tokens:
+            generation._bytes += piece
+            text = ""
+        else:
+            text = _flush(generation) + generation._decoder.decode(piece)
         if text:
             generation.emit("text", text)
         if len(generation.generated) >= generation.max_tokens:
@@ -248,7 +260,7 @@ class Engine:
         if error:
             generation.emit("error", error)
         elif not generation.cancelled:
-            tail = generation._decoder.decode(b"", final=True)
+            tail = _flush(generation) + generation._decoder.decode(b"", final=True)
             if tail:
                 generation.emit("text", tail)
             generation.emit("done", (reason, len(generation.generated)))
@@ -314,6 +326,16 @@ class Engine:
 
     def _last_error(self) -> str:
         return "; ".join(line for line in self._log if line)[-500:]
+
+
+def _flush(generation: Generation) -> str:
+    """A finished run of byte tokens as text: its UTF-8, or one U+FFFD per byte when it is not valid UTF-8 (what
+    transformers' ByteFallback decoder gives)."""
+    run, generation._bytes = generation._bytes, b""
+    try:
+        return run.decode("utf-8")
+    except UnicodeDecodeError:
+        return "\ufffd" * len(run)
 
 
 def _sample(logits: np.ndarray, generation: Generation) -> int:
