@@ -204,6 +204,8 @@ class Router:
         return Target(domain, arm, version, user, conversation or metadata.get("conversation_id"))
 
     async def aclose(self) -> None:
+        if self._pending:  # captures of streams whose caller left after [DONE]: finished before the recorder closes
+            await asyncio.wait(list(self._pending), timeout=10)
         await self.recorder.aclose()
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
