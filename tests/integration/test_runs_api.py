@@ -48,7 +48,7 @@ def test_a_finished_job_cannot_be_cancelled_or_synced_and_an_unknown_one_is_404(
 
 def test_an_unknown_domain_is_refused_before_any_job_is_created(api):
     response = api.post("/api/v1/forge/jobs/trigger", json={"domain": "astrology"})
-    assert response.status_code == 422 and "Known domains" in response.json()["detail"]
+    assert response.status_code == 404 and "astrology" in response.json()["detail"]
     assert api.get("/api/v1/forge/jobs").json()["items"] == []
 
 

@@ -144,7 +144,7 @@ def test_another_tenant_importing_with_a_tenants_job_id_gets_none_of_its_dataset
     before = snapshot(world)
     response = world.api.post("/api/v1/datasets/import-from-traces",
                               json={"jobId": world.imported_job_id, "validShare": 0}, headers=world.as_b())
-    assert response.status_code == 422 and "more are needed" in response.json()["detail"]  # B has no traces
+    assert response.status_code == 409 and "more are needed" in response.json()["detail"]  # B has no traces
     assert world.api.get("/api/v1/datasets", params={"include_deleted": True}, headers=world.as_b()).json() == {
         "items": [], "continuation": None}
     assert snapshot(world) == before

@@ -14,6 +14,7 @@ from forge.workflow.azure import df_orchestrator
 FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 JOB = {"tenant": "t", "domain": "coding", "job_id": "01JOB", "provider": "azure-openai",
        "poll_interval_s": 60, "max_training_s": 3600, "retry_first_s": 1}
+FROM_DATASET = {**JOB, "start": "upload", "dataset_id": "01UPLOADED"}  # a job from a dataset someone uploaded
 # Durable Functions' history event types (azure.durable_functions.models.history.HistoryEventType).
 EXECUTION_STARTED, TASK_SCHEDULED, TASK_COMPLETED, TASK_FAILED = 0, 4, 5, 6
 TIMER_CREATED, TIMER_FIRED, ORCHESTRATOR_STARTED, EVENT_RAISED = 10, 11, 12, 15
@@ -22,12 +23,13 @@ TIMER_CREATED, TIMER_FIRED, ORCHESTRATOR_STARTED, EVENT_RAISED = 10, 11, 12, 15
 class History:
     """Builds the history the Functions host hands an orchestrator on replay."""
 
-    def __init__(self, start: datetime = datetime(2026, 11, 1, 2, 0, 0)):
+    def __init__(self, start: datetime = datetime(2026, 11, 1, 2, 0, 0), job: dict[str, Any] = JOB):
         self.now = start
+        self.job = job
         self.events: list[dict[str, Any]] = []
         self.next_id = 0
         self.add(ORCHESTRATOR_STARTED)
-        self.add(EXECUTION_STARTED, Name="distill", Version="", Input=json.dumps(JOB),
+        self.add(EXECUTION_STARTED, Name="distill", Version="", Input=json.dumps(job),
                  OrchestrationInstance={"InstanceId": "01JOB", "ExecutionId": "e1"})
 
     def add(self, kind: int, event_id: int = -1, **fields: Any) -> None:
@@ -74,7 +76,7 @@ class History:
         return self
 
     def replay(self) -> dict[str, Any]:
-        body = {"instanceId": "01JOB", "parentInstanceId": None, "isReplaying": False, "input": json.dumps(JOB), "history": self.events,
+        body = {"instanceId": "01JOB", "parentInstanceId": None, "isReplaying": False, "input": json.dumps(self.job), "history": self.events,
                 "upperSchemaVersion": 0}
         context = DurableOrchestrationContext.from_json(json.dumps(body))
         return json.loads(Orchestrator(df_orchestrator).handle(context))
@@ -166,3 +168,33 @@ def test_an_activity_that_failed_after_its_retries_fails_the_job_with_its_reason
     assert state["customStatus"] == {"stage": "FAILED"}
     notify = json.loads(state["actions"][-1][0]["input"])
     assert notify["status"] == "FAILED" and "Azurite unreachable" in notify["reason"]
+
+
+def test_a_job_from_a_dataset_starts_at_upload_with_that_dataset_and_never_gathers_or_curates():
+    state = History(job=FROM_DATASET).replay()
+    assert sorted(last_actions(state), key=str) == sorted([(CALL_RETRY, "upload"), (WAIT_EVENT, None)], key=str)
+    upload = next(a for a in state["actions"][-1] if a.get("functionName") == "upload")
+    assert json.loads(upload["input"])["dataset_id"] == "01UPLOADED"
+    assert state["customStatus"] == {"stage": "UPLOADING", "activity": "upload"}
+
+
+def test_a_job_from_a_dataset_trains_polls_and_evaluates_on_that_dataset_like_any_run():
+    history = History(job=FROM_DATASET).activity("upload", {"train": "file-1"})
+    train = next(a for a in history.replay()["actions"][-1] if a.get("functionName") == "train")
+    assert json.loads(train["input"])["dataset_id"] == "01UPLOADED"
+    history.activity("train", {"provider_job_id": "ftjob-1"}).timer(fired=True)
+    history.activity("poll", {"state": "succeeded", "result_model": "ft:gpt-4.1-mini:forge-coding-1"})
+    evaluate = next(a for a in history.replay()["actions"][-1] if a.get("functionName") == "evaluate")
+    assert json.loads(evaluate["input"])["dataset_id"] == "01UPLOADED"
+    history.activity("evaluate", {"model_version_id": "01MODEL", "decision": "pass", "reasons": []})
+    assert (CALL_RETRY, "promote") in last_actions(history.replay())
+    history.activity("promote", {"outcome": "candidate"})
+    state = history.activity("notify", {"status": "COMPLETED"}).replay()
+    assert state["isDone"] is True and state["output"] == {"status": "COMPLETED"}
+    assert all(e.get("Name") not in ("gather", "curate") for e in history.events)
+
+
+def test_a_job_from_a_dataset_whose_upload_is_refused_fails_with_the_reason():
+    history = History(job=FROM_DATASET).activity("upload", {"error": "openai refused the dataset: too few lines"})
+    notify = next(a for a in history.replay()["actions"][-1] if a.get("functionName") == "notify")
+    assert json.loads(notify["input"])["status"] == "FAILED" and "too few lines" in json.loads(notify["input"])["reason"]

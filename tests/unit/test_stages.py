@@ -44,3 +44,17 @@ def test_every_stage_names_its_payload_model_and_its_run_function():
     for name, stage in stages().items():
         assert issubclass(stage.request, BaseModel), name
         assert list(inspect.signature(stage.run).parameters) == ["forge", "request"], name
+
+
+def test_every_stage_a_run_can_start_at_is_an_activity_and_one_from_upload_must_name_its_dataset():
+    import typing
+
+    import pytest
+    from pydantic import ValidationError
+
+    starts = typing.get_args(orchestrator.DistillInput.model_fields["start"].annotation)
+    assert set(starts) == {"gather", "upload"} and set(starts) <= set(activity_names())
+    base = {"tenant": "t", "domain": "coding", "job_id": "01JOB", "provider": "local"}
+    assert orchestrator.DistillInput(**base).start == "gather"
+    with pytest.raises(ValidationError, match="dataset_id"):
+        orchestrator.DistillInput(**base, start="upload")

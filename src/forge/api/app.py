@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from forge import __version__
-from forge.api import errors
+from forge.api import contract, errors
 from forge.api.limits import BodySizeLimit
 from forge.api.routes import health, jobs, models, traces
 from forge.api.routes import datasets
@@ -22,8 +21,10 @@ def create_app(forge: Forge, orchestrations: Orchestrations | None = None) -> Fa
     """The API over a wired Forge; `orchestrations` is the engine runs are started on (none: 503 on trigger)."""
     app = FastAPI(
         title="Forge",
-        version=__version__,
-        description="Distil a teacher model's traffic into a cheaper student. Authenticate with `X-API-Key`.",
+        version=contract.API_VERSION,
+        description="Distil a teacher model's traffic into a cheaper student. Authenticate with `X-API-Key` (or "
+                    "`Authorization: Bearer`). Errors are `application/problem+json`; lists page with `limit` and "
+                    "`continuation`. The package's version is `info.x-forge-version`.",
     )
     app.state.forge = forge
     app.state.orchestrations = orchestrations
@@ -34,4 +35,5 @@ def create_app(forge: Forge, orchestrations: Orchestrations | None = None) -> Fa
         app.include_router(module.router)
     chat.install(app, forge)  # the OpenAI-compatible router: /v1/chat/completions, /v1/models
     app.add_middleware(BodySizeLimit, max_bytes=forge.settings.api_max_body_bytes)
+    contract.install(app)  # the OpenAPI every route shares (errors, keys, paging, version) and the version header
     return app

@@ -6,22 +6,36 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 # OpenAI's fine-tuning hyperparameters: every provider takes these; hosted providers take only these.
 OPENAI_HYPERPARAMETERS = frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"})
 # A hosted model name (gpt-4.1-mini-2025-04-14, ft:gpt-4o-mini:org::id) or a Hugging Face hub id (org/name).
-MODEL_NAME = re.compile(r"[A-Za-z0-9][\w.:-]{0,127}(/[A-Za-z0-9][\w.-]{0,127})?")
+# ASCII only, so that the pattern the API publishes (MODEL_NAME_PATTERN) and this check agree on every value.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})?")
+# What an API caller may name: a model name that is no Windows drive path either (`is_local_path`).
+MODEL_NAME_PATTERN = r"^(?![A-Za-z]:)" + MODEL_NAME.pattern.replace("(/", "(?:/") + "$"
 MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
 Auto = Literal["auto"]
+ModuleName = Annotated[str, StringConstraints(pattern=f"^{MODULE_NAME.pattern}$")]
+
+
+def _integral(value: Any) -> Any:
+    """JSON's 3.0 is the integer 3 (as JSON Schema counts it); strict mode still refuses true and "3"."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+INTEGRAL = BeforeValidator(_integral)  # after any bounds in an Annotated, so the schema keeps them as JSON Schema's
+Int = Annotated[int, INTEGRAL]
 
 
 class _Strict(BaseModel):
-    """Unknown keys are refused with a message naming them and listing the allowed ones."""
+    """Unknown keys are refused with a message naming them and listing the allowed ones; values are taken as the
+    JSON types they are (no "3" for 3, no true for 1), as the published schema says."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     kind: ClassVar[str] = "key"
 
     @model_validator(mode="before")
@@ -40,29 +54,31 @@ class Hyperparameters(_Strict):
 
     kind: ClassVar[str] = "hyperparameter"
 
-    n_epochs: int | Auto | None = Field(None, ge=1, le=1000, description="Passes over the training set.")
-    batch_size: int | Auto | None = Field(None, ge=1, le=1024, description="Examples per step.")
-    learning_rate_multiplier: float | Auto | None = Field(None, gt=0, le=100,
-                                                          description="Scales the provider's learning rate.")
+    # The bounds sit on the number itself: on the union they would be applied to "auto" too (a TypeError).
+    n_epochs: Annotated[int, Field(ge=1, le=1000), INTEGRAL] | Auto | None = Field(None, description="Passes over the "
+                                                                                           "training set.")
+    batch_size: Annotated[int, Field(ge=1, le=1024), INTEGRAL] | Auto | None = Field(None, description="Examples per step.")
+    learning_rate_multiplier: Annotated[float, Field(gt=0, le=100)] | Auto | None = Field(
+        None, description="Scales the provider's learning rate.")
     learning_rate: float | None = Field(None, gt=0, le=1, description="LoRA: the learning rate itself.")
-    lora_r: int | None = Field(None, ge=1, le=1024, description="LoRA rank.")
+    lora_r: Annotated[int, Field(ge=1, le=1024), INTEGRAL] | None = Field(None, description="LoRA rank.")
     lora_alpha: float | None = Field(None, gt=0, le=4096, description="LoRA scaling numerator.")
     lora_dropout: float | None = Field(None, ge=0, lt=1, description="Dropout on the LoRA layers.")
-    target_modules: Literal["all-linear"] | list[str] | None = Field(
+    target_modules: Literal["all-linear"] | list[ModuleName] | None = Field(
         None, max_length=64, description="Module names to adapt (q_proj, v_proj…), or all-linear.")
-    max_seq_length: int | None = Field(None, ge=8, le=131_072, description="Tokens per example or packed row.")
+    max_seq_length: Annotated[int, Field(ge=8, le=131_072), INTEGRAL] | None = Field(None, description="Tokens per example or packed row.")
     packing: bool | None = Field(None, description="Pack several examples into one row.")
-    gradient_accumulation_steps: int | None = Field(None, ge=1, le=1024)
-    max_steps: int | None = Field(None, ge=1, le=10_000_000, description="Stop after this many optimizer steps.")
+    gradient_accumulation_steps: Annotated[int, Field(ge=1, le=1024), INTEGRAL] | None = Field(None)
+    max_steps: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(None, description="Stop after this many optimizer steps.")
     warmup_ratio: float | None = Field(None, ge=0, lt=1)
     weight_decay: float | None = Field(None, ge=0, le=10)
-    eval_every: int | None = Field(None, ge=1, le=10_000_000, description="Steps between validation passes.")
-    save_every: int | None = Field(None, ge=1, le=10_000_000, description="Steps between checkpoints.")
-    early_stopping_patience: int | None = Field(None, ge=1, le=1000)
+    eval_every: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(None, description="Steps between validation passes.")
+    save_every: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(None, description="Steps between checkpoints.")
+    early_stopping_patience: Annotated[int, Field(ge=1, le=1000), INTEGRAL] | None = Field(None)
     gradient_checkpointing: bool | None = None
     quantization: Literal["none", "4bit"] | None = Field(None, description="4bit = QLoRA (CUDA only).")
     merge: bool | None = Field(None, description="Also write merged weights.")
-    threads: int | None = Field(None, ge=1, le=256, description="CPU threads for the trainer.")
+    threads: Annotated[int, Field(ge=1, le=256), INTEGRAL] | None = Field(None, description="CPU threads for the trainer.")
 
     @model_validator(mode="after")
     def _module_names(self) -> "Hyperparameters":
@@ -83,15 +99,15 @@ class JobSettings(_Strict):
     kind: ClassVar[str] = "job setting"
 
     base_model: str | None = Field(
-        None, min_length=1, max_length=512,
+        None, min_length=1, max_length=512, json_schema_extra={"pattern": MODEL_NAME_PATTERN},
         description="Student base model: a hosted model name or a Hugging Face hub id (org/name); "
                     "FORGE_STUDENT_BASE_MODEL by default. Local folders are the operator's (see local_folder_allowed).")
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
-    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seeds the split and the trainer.")
-    trigger_threshold: int | None = Field(None, ge=0, le=10_000_000,
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1), INTEGRAL] = Field(42, description="Seeds the split and the trainer.")
+    trigger_threshold: Annotated[int, Field(ge=0, le=10_000_000), INTEGRAL] | None = Field(None,
                                           description="New golden traces needed; FORGE_TRIGGER_THRESHOLD by default.")
     valid_share: float = Field(0.1, ge=0, le=0.5, description="Share of examples held out for validation.")
-    max_examples: int | None = Field(None, ge=1, le=10_000_000, description="Newest examples kept at most.")
+    max_examples: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(None, description="Newest examples kept at most.")
     poll_interval_s: float = Field(60.0, ge=0.1, le=3600, description="Seconds between training status polls.")
     max_training_s: float = Field(24 * 3600.0, gt=0, le=7 * 24 * 3600,
                                   description="Training time after which the run is cancelled and FAILED.")

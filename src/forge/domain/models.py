@@ -33,6 +33,14 @@ class Record(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+class Labelled(Record):
+    """What a person calls a job, dataset or model (`PUT` on it): a name, a description and tags; no effect on runs."""
+
+    name: str | None = None
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
 Feedback = Literal["approved", "rejected"]
 
 
@@ -86,10 +94,14 @@ class JobStatus(str, Enum):
         return self in (JobStatus.COMPLETED, JobStatus.SKIPPED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class DistillationJob(Record):
+JobStart = Literal["gather", "upload"]
+
+
+class DistillationJob(Labelled):
     job_id: str = Field(default_factory=new_id)
     tenant: str
     domain: str
+    start: JobStart = "gather"  # gather: from golden traces; upload: from a dataset someone uploaded (`dataset_id`)
     domain_version: int | None = None  # the tenant's domain version the run uses; None: the packaged template
     status: JobStatus = JobStatus.COLLECTING
     trigger: str = "manual"
@@ -152,7 +164,7 @@ class JobEvent(Record):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-class Dataset(Record):
+class Dataset(Labelled):
     dataset_id: str = Field(default_factory=new_id)
     tenant: str
     domain: str
@@ -186,7 +198,7 @@ class ModelStage(str, Enum):
     ARCHIVED = "archived"
 
 
-class ModelVersion(Record):
+class ModelVersion(Labelled):
     version_id: str = Field(default_factory=new_id)
     tenant: str
     domain: str
@@ -195,6 +207,7 @@ class ModelVersion(Record):
     adapter_uri: str | None = None
     job_id: str | None = None
     dataset_id: str | None = None
+    deployed_from: str | None = None  # the version of another domain this one serves (`deploy` to another route)
     stage: ModelStage = ModelStage.STAGING
     metrics: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)

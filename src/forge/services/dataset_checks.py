@@ -11,6 +11,7 @@ from forge import tokens
 from forge.bootstrap import Forge
 from forge.domain.dataset_stats import MIN_EXAMPLES, too_few_message
 from forge.domain.errors import DatasetNotFound, InvalidInput
+from forge.domain.job_settings import shown_models
 from forge.curation import sources as trace_sources
 from forge.curation.curator import Curator, CurationOptions
 from forge.services.datasets import UPLOAD_FORMATS, get
@@ -39,7 +40,7 @@ def check_upload(forge: Forge, tenant: str, domain: str, data: IO[bytes], fmt: s
     problem = None if stats.train >= MIN_EXAMPLES else too_few_message(stats.train)
     return {"domain": domain, "format": fmt, "counts": stats.counts(), "dropped": dict(stats.dropped),
             "pii": dict(stats.pii), "warnings": stats.warnings, "train": stats.train, "valid": stats.valid,
-            "estimate": outcome.estimate.model_dump(mode="json"), "rejects": rejects,
+            "estimate": shown_models(outcome.estimate.model_dump(mode="json")), "rejects": rejects,
             "rejectsShown": len(rejects), "uploadable": problem is None, "problem": problem}
 
 

@@ -8,14 +8,16 @@ from typing import Any, Protocol
 
 from forge.bootstrap import Forge
 from forge.config import Provider
-from forge.domain.errors import AlreadyExists, DomainNotFound, Forbidden, ForgeError, InvalidInput
+from forge.domain.errors import AlreadyExists, Forbidden, ForgeError, InvalidInput
 from forge.domain.job_settings import OPENAI_HYPERPARAMETERS, JobSettings, tenant_base_model_problem
-from forge.domain.models import DistillationJob, JobStatus, new_id
+from forge.domain.models import Dataset, DistillationJob, JobStatus, new_id
 from forge.services import domains
 from forge.services.traces import count_golden
 from forge.services.gathering import watermark
 from forge.services.notifications import NotifyRequest, notify
-from forge.services.training import PollRequest, cancel_training
+from forge.services.training import PollRequest, cancel_training, training_request
+from forge.services import datasets
+from forge.services.estimates import estimate_for_job
 from forge.domain.events import CANCEL, TRAINING_UPDATED
 
 UNFINISHED = [s for s in JobStatus if not s.finished]
@@ -28,12 +30,12 @@ class Orchestrations(Protocol):
 
     async def raise_event(self, instance_id: str, name: str, data: Any = None) -> bool: ...
 
-
     async def state(self, instance_id: str) -> str | None:
         """running, completed, failed or terminated; None when the engine has no such instance."""
         ...
 
     async def terminate(self, instance_id: str, reason: str) -> None: ...
+
 
 class EngineUnavailable(ForgeError):
     status = 503
@@ -53,6 +55,7 @@ def job_input(forge: Forge, job: DistillationJob) -> dict[str, Any]:
         "poll_interval_s": job.settings.poll_interval_s,
         "max_training_s": job.settings.max_training_s,
         "retry_first_s": job.settings.retry_first_s,
+        **({"start": job.start, "dataset_id": job.dataset_id} if job.start != "gather" else {}),
     }
 
 
@@ -83,28 +86,33 @@ async def trigger(
     engine: Orchestrations | None,
     *,
     tenant: str,
-    domain: str,
+    domain: str | None,
     provider: str | None = None,
     trigger_kind: str = "manual",
     job_id: str | None = None,
     settings: JobSettings | None = None,
     by_operator: bool = False,
+    dataset_id: str | None = None,
+    labels: dict[str, Any] | None = None,
 ) -> tuple[DistillationJob, bool]:
     """Create the job record and start its run; (job, started). A second trigger of the same id starts nothing.
 
     `by_operator` is for entry points only the operator runs (the CLI, the nightly timer): they may name a local
-    model folder and any provider; API callers may not."""
+    model folder and any provider; API callers may not. With `dataset_id` the run trains on that dataset: it starts
+    at upload (no gather, no curate), in the dataset's domain unless `domain` names another. `labels`: the job's
+    name, description and tags."""
     if engine is None:
         raise EngineUnavailable("No orchestration engine is attached: run `forge serve` or `forge worker`.")
-    try:
-        found = domains.usable(forge, tenant, domain)
-    except DomainNotFound as exc:
-        raise InvalidInput(str(exc)) from None
+    dataset = datasets.get(forge, tenant, dataset_id) if dataset_id is not None else None  # 404 before anything
+    domain = domain or (dataset.domain if dataset else forge.settings.domain)
+    found = domains.usable(forge, tenant, domain)  # DomainNotFound (404), DomainDisabled
     settings = settings or JobSettings()
     provider = provider or forge.settings.provider.value
     check_request(forge, provider, settings, by_operator=by_operator)
     job = DistillationJob(job_id=job_id or new_id(), tenant=tenant, domain=domain, trigger=trigger_kind,
-                          provider=provider, settings=settings, domain_version=found.version)
+                          provider=provider, settings=settings, domain_version=found.version, **(labels or {}))
+    if dataset is not None:
+        from_dataset(forge, job, dataset)
     try:
         job = forge.storage.jobs.create(job)
     except AlreadyExists:
@@ -113,6 +121,18 @@ async def trigger(
         return job, (not job.status.finished and await engine.start(job_input(forge, job)))
     started = await engine.start(job_input(forge, job))  # raises when the engine did not take it
     return job, started
+
+
+def from_dataset(forge: Forge, job: DistillationJob, dataset: Dataset) -> None:
+    """Make `job` train on a stored dataset: it starts at upload, with the dataset's size and the run's cost estimate
+    on it before anything runs (an estimate that cannot be made never blocks the run)."""
+    job.start, job.dataset_id, job.dataset_size = "upload", dataset.dataset_id, dataset.counts.get("train")
+    job.advance(JobStatus.UPLOADING)
+    try:
+        estimate = estimate_for_job(forge, training_request(forge, job, dataset.dataset_id))
+    except ForgeError:
+        return
+    job.cost = {"estimate": estimate.model_dump(mode="json")}
 
 
 async def cancel(forge: Forge, engine: Orchestrations | None, tenant: str, job_id: str) -> DistillationJob:

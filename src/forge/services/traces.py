@@ -16,6 +16,7 @@ from forge.domain.models import Trace, is_golden, utcnow
 from forge.domain.traces import InvalidTrace, parse_line, parse_record
 from forge.storage import Storage
 from forge.storage.imports import ImportRecord, ImportRecords
+from forge.storage.tables import Page
 
 MAX_BATCH = 1000
 
@@ -148,6 +149,13 @@ def ingest(
             rejects.append(Reject(index, bad.reason, bad.detail))
     storage.traces.add(traces)
     return [t.id for t in traces], rejects
+
+
+def list_traces(storage: Storage, tenant: str, *, domain: str | None = None, since: datetime | None = None,
+                until: datetime | None = None, limit: int = 100, continuation: str | None = None) -> Page[Trace]:
+    """A page of the tenant's traces, oldest first within each domain."""
+    return storage.traces.list(tenant, domain=domain, since=since, until=until, limit=limit,
+                               continuation=continuation)
 
 
 def judge(storage: Storage, tenant: str, trace_id: str, *, feedback: str | None = None, score: float | None = None) -> Trace:

@@ -52,7 +52,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise bad_request(f"messages[{i}] must be an object with 'role' and 'content'.", f"messages.[{i}]")
-        if message.get("role") not in ROLES:
+        if not isinstance(message.get("role"), str) or message["role"] not in ROLES:
             raise bad_request(f"messages[{i}].role must be one of {', '.join(sorted(ROLES))} "
                               f"(got {message.get('role')!r}).", f"messages.[{i}].role")
     if not isinstance(body.get("stream", False), bool):

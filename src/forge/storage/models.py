@@ -20,6 +20,10 @@ class ModelRepository:
     def save(self, model: ModelVersion) -> ModelVersion:
         return self.table.replace(model)
 
+    def delete(self, model: ModelVersion) -> None:
+        """Remove a version read earlier (ConcurrentUpdate if it changed since); its files are not touched."""
+        self.table.delete(model)
+
     def get(self, tenant: str, domain: str, version_id: str) -> ModelVersion:
         model = self.table.get(f"{tenant}|{domain}", version_id)
         if model is None:

@@ -59,7 +59,7 @@ def from_entity(model: type[R], entity: Any, **extra: Any) -> R:
 # A continuation is a keyset cursor: where the previous page ended, as the hex of its key parts. Every string of this
 # form is a valid cursor (the next page starts after that position), so a client can never hold a well-formed token
 # the server refuses; anything else is refused with what to do.
-CURSOR_PATTERN = r"^(?:[0-9a-f]{2}){1,1024}$"
+CURSOR_PATTERN = r"^(?:[0-9a-f]{2}){0,1024}$"  # empty: the first page, as when absent
 _CURSOR = re.compile(CURSOR_PATTERN)
 _SEPARATOR = "\x1f"
 BAD_CURSOR = ("The continuation token is not valid: pass the `continuation` of the previous page as it was given, "
@@ -141,6 +141,16 @@ class RecordTable(Generic[R]):
                 "read it again and retry the change."
             ) from None
         return record.model_copy(update={"etag": meta.get("etag")})
+
+    def delete(self, record: R) -> None:
+        """Delete a record read earlier; ConcurrentUpdate if anyone wrote it since (it is read again and re-decided)."""
+        pk, rk = self.keys(record)
+        try:
+            self.client.delete_entity(pk, rk, etag=record.etag,
+                                      match_condition=MatchConditions.IfNotModified if record.etag else None)
+        except ResourceModifiedError:
+            raise ConcurrentUpdate(f"{self.model.__name__} {pk}/{rk} was changed by someone else since it was read; "
+                                   "read it again and retry.") from None
 
     def page(
         self, query: str, limit: int, continuation: str | None, *, decode: Callable[[Any], R] | None = None, **params: Any

@@ -3,6 +3,7 @@
 gather → curate → upload → train → poll (durable timer | `training.updated`) → evaluate → promote → notify.
 An activity that answers `wait_s` (a provider outage) is called again after a durable timer of that length.
 With FORGE_CURATE_FANOUT, curate fans out: one `curate_shard` per trace shard (bounded), then curate reduces.
+A job from a dataset someone uploaded starts at upload (`start`), with that dataset; the rest is the same path.
 Replay rules: no I/O, no clock but `flow.now()`, no randomness; activities take and return small JSON.
 Every activity is idempotent by job id, so a resumed or replayed run finds earlier results instead of redoing them.
 """
@@ -10,9 +11,9 @@ Every activity is idempotent by job id, so a resumed or replayed run finds earli
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Generator
+from typing import Any, Generator, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from forge.domain.events import CANCEL, TRAINING_UPDATED
 from forge.workflow.flow import Flow, Retry
@@ -29,6 +30,14 @@ class DistillInput(BaseModel):
     poll_interval_s: float = Field(60.0, gt=0)
     max_training_s: float = Field(24 * 3600.0, gt=0)
     retry_first_s: float = Field(2.0, gt=0)
+    start: Literal["gather", "upload"] = "gather"  # gather: from golden traces; upload: from `dataset_id`
+    dataset_id: str | None = None
+
+    @model_validator(mode="after")
+    def _dataset_to_start_from(self) -> "DistillInput":
+        if self.start == "upload" and not self.dataset_id:
+            raise ValueError("a run that starts at upload needs the dataset_id it trains on")
+        return self
 
 
 class _Cancelled(Exception):
@@ -72,16 +81,19 @@ def distill(flow: Flow, raw: dict[str, Any]) -> Generator[Any, Any, dict[str, An
         return (yield flow.call("notify", {**base, "status": status, "reason": reason, **extra}, retry))
 
     try:
-        gathered = yield from step("gather", "COLLECTING")
-        if gathered.get("skip"):
-            return (yield from finish("SKIPPED", gathered.get("reason")))
-        curated = yield from _curate(flow, step, show, cancel, {**base, "until": gathered["cutoff"]}, retry)
-        if curated.get("error"):
-            return (yield from finish("FAILED", curated["error"]))
-        prepared = yield from step("upload", "UPLOADING", dataset_id=curated["dataset_id"])
+        dataset_id = job.dataset_id
+        if job.start == "gather":
+            gathered = yield from step("gather", "COLLECTING")
+            if gathered.get("skip"):
+                return (yield from finish("SKIPPED", gathered.get("reason")))
+            curated = yield from _curate(flow, step, show, cancel, {**base, "until": gathered["cutoff"]}, retry)
+            if curated.get("error"):
+                return (yield from finish("FAILED", curated["error"]))
+            dataset_id = curated["dataset_id"]
+        prepared = yield from step("upload", "UPLOADING", dataset_id=dataset_id)
         if prepared.get("error"):
             return (yield from finish("FAILED", prepared["error"]))
-        started = yield from step("train", "TRAINING", dataset_id=curated["dataset_id"], prepared=prepared)
+        started = yield from step("train", "TRAINING", dataset_id=dataset_id, prepared=prepared)
         if started.get("error"):
             return (yield from finish("FAILED", started["error"]))
         provider_job_id = started["provider_job_id"]
@@ -92,7 +104,7 @@ def distill(flow: Flow, raw: dict[str, Any]) -> Generator[Any, Any, dict[str, An
                 yield from step("cancel_training", "TRAINING", provider_job_id=provider_job_id)
             return (yield from finish("FAILED", trained.get("error") or "training did not succeed"))
 
-        evaluated = yield from step("evaluate", "EVALUATING", dataset_id=curated["dataset_id"],
+        evaluated = yield from step("evaluate", "EVALUATING", dataset_id=dataset_id,
                                     result_model=trained["result_model"])
         if evaluated.get("error"):
             return (yield from finish("FAILED", evaluated["error"]))

@@ -3,14 +3,17 @@ their versions, benchmark tasks and eval set). The body is the domain file's sch
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from starlette.responses import PlainTextResponse
 
 from forge.api.auth import ForgeDep, Reader, Writer
+from forge.api.contract import problems, schema_of
 from forge.api.ids import DomainName
+from forge.domain.domains import DomainConfig
+from forge.domain.sections import Section
 from forge.domain.errors import InvalidInput
 from forge.domain.models import ApiKey
 from forge.services import domains as service
@@ -19,18 +22,50 @@ from forge.services import evalsets
 router = APIRouter(prefix="/api/v1/domains", tags=["domains"])
 
 
+def setting_keys(model: type[Section], prefix: str = "") -> list[str]:
+    """Every dotted key `PATCH` (and `forge domain edit --set`) may set: each table and each setting in it."""
+    keys = []
+    for field, info in model.model_fields.items():
+        if not prefix and field == "name":
+            continue  # a domain is not renamed
+        keys.append(prefix + field)
+        if isinstance(info.annotation, type) and issubclass(info.annotation, Section):
+            keys += setting_keys(info.annotation, f"{prefix}{field}.")
+    return keys
+
+
+# The domain file's schema (a name in it is optional: the path or `name` gives it). What JSON Schema cannot say
+# (weights adding up to 1, min below max, regexes that compile) is checked by the server and named in its 422.
+SETTINGS = schema_of("DomainSettings", DomainConfig, optional=("name",))
+Settings = Annotated[dict[str, Any], WithJsonSchema(SETTINGS)]
+
+
 class DomainIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    """A template to copy (`from`) or the domain's settings (`config`): one of them."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True,
+                              json_schema_extra={"oneOf": [{"required": ["from"]}, {"required": ["config"]}]})
 
     name: DomainName
-    template: str | None = Field(None, alias="from", description="A packaged template to copy (its tasks too).")
-    config: dict[str, Any] | None = Field(None, description="The domain's settings: the domain file's schema.")
+    template: str = Field(None, alias="from", description="A packaged template to copy (its tasks too).")
+    config: Settings = Field(None, description="The domain's settings: the domain file's schema.")
 
 
 class SettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    set: dict[str, Any] = Field(description="Dotted keys and their new values, e.g. {\"gates.min_score\": 70}.")
+    set: dict[str, Any] = Field(min_length=1, description="Dotted keys and their new values, e.g. "
+                                                         "{\"gates.min_score\": 70}.",
+                                json_schema_extra={"propertyNames": {"enum": setting_keys(DomainConfig)}})
+
+
+EXPORTED = {200: {"description": "The domain file: TOML, or JSON with `format=json`.",
+                  "content": {"application/toml": {"schema": {"type": "string"}},
+                              "application/json": {"schema": {"type": "object"}}}}}
+_TASKS = {"type": "string", "format": "binary", "description": "Benchmark tasks, one JSON task a line (docs/domains.md)."}
+BENCHMARK_BODY = {"requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": _TASKS},
+                                                                "application/jsonl": {"schema": _TASKS},
+                                                                "text/plain": {"schema": _TASKS}}}}
 
 
 def _actor(key: ApiKey) -> str:
@@ -50,7 +85,7 @@ def list_domains(key: Reader, forge: ForgeDep) -> dict[str, Any]:
     return {"items": service.list_domains(forge, key.tenant)}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=problems(404, 409))
 def create_domain(body: DomainIn, request: Request, key: Writer, forge: ForgeDep) -> dict[str, Any]:
     """A new domain: `{"name", "from": TEMPLATE}` copies a template; `{"name", "config": {…}}` takes settings."""
     record = service.create(forge, key.tenant, body.name, template=body.template, config=body.config,
@@ -64,8 +99,8 @@ def get_domain(name: DomainName, key: Reader, forge: ForgeDep) -> dict[str, Any]
     return service.show(forge, key.tenant, name)
 
 
-@router.put("/{name}")
-def replace_domain(name: DomainName, config: dict[str, Any], request: Request, key: Writer,
+@router.put("/{name}", responses=problems(409))
+def replace_domain(name: DomainName, config: Settings, request: Request, key: Writer,
                    forge: ForgeDep) -> dict[str, Any]:
     """Replace every setting (the body is the whole domain); a new version when anything changed."""
     record = service.edit(forge, key.tenant, name, config=config, actor=_actor(key))
@@ -73,7 +108,7 @@ def replace_domain(name: DomainName, config: dict[str, Any], request: Request, k
     return record.public()
 
 
-@router.patch("/{name}")
+@router.patch("/{name}", responses=problems(409))
 def edit_domain(name: DomainName, body: SettingsIn, request: Request, key: Writer, forge: ForgeDep) -> dict[str, Any]:
     """Change some settings by dotted key, as `forge domain edit NAME --set key=value` does."""
     record = service.edit(forge, key.tenant, name, settings=body.set, actor=_actor(key))
@@ -81,7 +116,7 @@ def edit_domain(name: DomainName, body: SettingsIn, request: Request, key: Write
     return record.public()
 
 
-@router.delete("/{name}")
+@router.delete("/{name}", responses=problems(409))
 def delete_domain(name: DomainName, request: Request, key: Writer, forge: ForgeDep,
                   force: bool = Query(False, description="Delete even though it serves traffic.")) -> dict[str, Any]:
     """Delete the domain (traces, models and versions are kept); one serving traffic needs `force=true`."""
@@ -90,7 +125,7 @@ def delete_domain(name: DomainName, request: Request, key: Writer, forge: ForgeD
     return record.public()
 
 
-@router.post("/{name}/{action}")
+@router.post("/{name}/{action}", responses=problems(409))
 def switch_domain(name: DomainName, action: Literal["enable", "disable"], request: Request, key: Writer,
                   forge: ForgeDep) -> dict[str, Any]:
     """Disable (no imports, runs, nightly run or routed calls) or enable again."""
@@ -105,7 +140,7 @@ def domain_versions(name: DomainName, key: Reader, forge: ForgeDep) -> dict[str,
     return {"items": [v.public() for v in service.history(forge, key.tenant, name)]}
 
 
-@router.get("/{name}/export")
+@router.get("/{name}/export", responses=EXPORTED)
 def export_domain(name: DomainName, key: Reader, forge: ForgeDep,
                   format: Literal["toml", "json"] = "toml") -> PlainTextResponse:
     """The domain as a file `forge domain create NAME --file` reads back."""
@@ -113,7 +148,7 @@ def export_domain(name: DomainName, key: Reader, forge: ForgeDep,
     return PlainTextResponse(service.export(forge, key.tenant, name, fmt=format), media_type=media)
 
 
-@router.put("/{name}/benchmark")
+@router.put("/{name}/benchmark", openapi_extra=BENCHMARK_BODY, responses=problems(409))
 async def put_benchmark(name: DomainName, request: Request, key: Writer, forge: ForgeDep) -> dict[str, Any]:
     """Benchmark tasks of the domain's own, one JSON task a line; a bad line is a 422 naming it, nothing stored."""
     try:
@@ -123,7 +158,7 @@ async def put_benchmark(name: DomainName, request: Request, key: Writer, forge: 
     return service.upload_benchmark(forge, key.tenant, name, text, actor=_actor(key)).public()
 
 
-@router.delete("/{name}/benchmark")
+@router.delete("/{name}/benchmark", responses=problems(409))
 def delete_benchmark(name: DomainName, key: Writer, forge: ForgeDep) -> dict[str, Any]:
     """Remove the domain's own tasks: it evaluates on its eval set carved from traffic again."""
     return service.upload_benchmark(forge, key.tenant, name, None, actor=_actor(key)).public()

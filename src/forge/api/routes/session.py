@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 
 from forge.api import sessions
 from forge.api.auth import ForgeDep, client_address, failure_limit
+from forge.api.contract import problems
 from forge.domain.errors import Forbidden, StorageUnavailable, TooManyRequests, Unauthorized
 from forge.services import sessions as service
 
@@ -30,7 +31,7 @@ def _shown(found: service.LoggedIn) -> dict[str, Any]:
             "csrfToken": found.session.csrf_token, "expiresAt": found.session.expires_at.isoformat()}
 
 
-@router.post("")
+@router.post("", responses=problems(401, 403, 429, 503))
 def log_in(body: LoginIn, request: Request, forge: ForgeDep) -> JSONResponse:
     """Start a dashboard session with an API key; bad keys count towards the address's failure limit."""
     if request.headers.get("sec-fetch-site") == "cross-site":  # a page of another site posting a key: never ours
@@ -68,7 +69,7 @@ def who_am_i(request: Request, forge: ForgeDep) -> JSONResponse:
     return JSONResponse(_shown(found))
 
 
-@router.delete("")
+@router.delete("", responses=problems(401, 403, 503))
 def log_out(request: Request, forge: ForgeDep) -> JSONResponse:
     """End the session (the CSRF header is required, as for every change) and clear the cookie."""
     if sessions.session_key(request, forge) is None:  # 401 for an ended session, 403 without its CSRF token

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
 from forge.api.auth import ForgeDep, Reader, Writer
 from forge.api.errors import problem
+from forge.api.contract import problems
 from forge.api.ids import DomainName, TraceId
+from forge.api.pagination import PagingDep
+from forge.api.schemas import FeedbackIn, Page, Timestamp, TraceBatch, TracesImported, TraceView
 from forge.services import capture
 from forge.services import domains
 from forge.services import traces as service
@@ -17,19 +18,7 @@ from forge.services import traces as service
 router = APIRouter(prefix="/api/v1/traces", tags=["traces"])
 
 
-class TraceBatch(BaseModel):
-    traces: list[Any] = Field(description="Records in the import format: OpenAI chat `{messages: [...]}` "
-                                          "or `{prompt, response}`, with optional score, feedback, model, metadata.")
-    domain: DomainName | None = Field(
-        None, description="Domain for records that name none; the configured one by default.")
-
-
-class FeedbackIn(BaseModel):
-    feedback: Literal["approved", "rejected"] | None = None
-    score: float | None = Field(None, ge=0, le=100)
-
-
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=TracesImported, responses=problems(404, 409))
 def ingest_traces(batch: TraceBatch, key: Writer, forge: ForgeDep) -> Any:
     domain = batch.domain or forge.settings.domain
     ids, rejects = service.ingest(forge.storage, batch.traces, tenant=key.tenant, domain=domain,
@@ -40,18 +29,18 @@ def ingest_traces(batch: TraceBatch, key: Writer, forge: ForgeDep) -> Any:
     return JSONResponse({"imported": len(ids), "ids": ids, "rejected": rejected}, status_code=201)
 
 
-@router.get("")
+@router.get("", response_model=Page[TraceView])
 def list_traces(
     key: Reader,
     forge: ForgeDep,
-    domain: DomainName | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = Query(100, ge=1, le=1000),
-    continuation: str | None = None,
+    paging: PagingDep,
+    domain: DomainName | None = Query(None, description="Only this domain's traces."),
+    since: Timestamp | None = Query(None, description="Only traces from this time (RFC 3339, with its offset)."),
+    until: Timestamp | None = Query(None, description="Only traces before this time (RFC 3339, with its offset)."),
 ) -> dict[str, Any]:
-    page = forge.storage.traces.list(key.tenant, domain=domain, since=since, until=until, limit=limit,
-                                     continuation=continuation)
+    """The tenant's traces, oldest first within each domain."""
+    page = service.list_traces(forge.storage, key.tenant, domain=domain, since=since, until=until,
+                               limit=paging.limit, continuation=paging.continuation)
     return {"items": [t.public() for t in page.items], "continuation": page.continuation}
 
 
@@ -64,7 +53,7 @@ def capture_status(key: Reader, forge: ForgeDep) -> dict[str, Any]:
     return shown
 
 
-@router.patch("/{trace_id}/feedback")
+@router.patch("/{trace_id}/feedback", response_model=TraceView)
 def set_feedback(trace_id: TraceId, body: FeedbackIn, key: Writer, forge: ForgeDep) -> dict[str, Any]:
     trace = service.judge(forge.storage, key.tenant, trace_id, feedback=body.feedback, score=body.score)
     return trace.public()
