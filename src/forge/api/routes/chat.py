@@ -17,7 +17,8 @@ from forge.api.auth import counting_failures, presented_key
 from forge.bootstrap import Forge
 from forge.domain.errors import TooManyRequests
 from forge.domain.models import ApiKey
-from forge.serving.errors import RouterError, parse_body
+from forge.api.contract import problems
+from forge.serving.errors import ROLES, RouterError, parse_body
 from forge.services import domains
 from forge.serving.router import Router
 
@@ -43,7 +44,22 @@ def install(app: FastAPI, forge: Forge, chat_router: Router | None = None) -> Ro
     return gateway
 
 
-@router.post("/chat/completions", summary="OpenAI chat completions, routed to production, canary or the teacher")
+# What `serving/errors.parse_body` checks before a call is routed; the rest of the body goes to the model as sent.
+CHAT_BODY = {"type": "object", "required": ["model", "messages"], "properties": {
+    "model": {"type": "string", "minLength": 1, "description": "forge:{domain} (GET /v1/models lists them)."},
+    "messages": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["role"], "properties": {"role": {"enum": sorted(ROLES)}}}},
+    "stream": {"type": "boolean", "description": "Answer as server-sent events."}},
+    "description": "An OpenAI chat-completions request; other OpenAI parameters are passed to the model."}
+OPENAI_ERRORS = {"x-forge-errors": "openai", "security": [{"ApiKey": []}, {"Bearer": []}]}
+CHAT_DOC = {**OPENAI_ERRORS, "requestBody": {"required": True, "content": {"application/json": {"schema": CHAT_BODY}}}}
+ANSWER = {200: {"description": "The answer (a chat.completion, or chat.completion.chunk events when streaming).",
+                "content": {"application/json": {"schema": {"type": "object"}},
+                            "text/event-stream": {"schema": {"type": "string"}}}}}
+
+
+@router.post("/chat/completions", summary="OpenAI chat completions, routed to production, canary or the teacher",
+             openapi_extra=CHAT_DOC, responses={**ANSWER, **problems(400, 401, 403, 404, 413, 429, 502, 503)})
 async def chat_completions(request: Request) -> Response:
     gateway: Router = request.app.state.chat_router
     try:
@@ -64,7 +80,8 @@ async def chat_completions(request: Request) -> Response:
         return _too_many(exc)
 
 
-@router.get("/models", summary="The model aliases this router serves the caller: forge:{domain} for its domains")
+@router.get("/models", summary="The model aliases this router serves the caller: forge:{domain} for its domains",
+            openapi_extra=OPENAI_ERRORS, responses=problems(401, 403, 429, 503))
 async def list_models(request: Request) -> Response:
     gateway: Router = request.app.state.chat_router
     try:
