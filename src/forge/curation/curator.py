@@ -11,25 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-import numpy as np
-import orjson
-from ulid import ULID
 
 from forge.domain import chat_format, cost, curation, pii, routing
 from forge.domain.content import content_text
 from forge.domain.dataset_stats import CurationStats
-from forge.domain.dedup import sketch
 from forge.domain.domains import DomainConfig
 from forge.domain.models import Trace
-from forge.domain.traces import TraceLine, any_float
-from forge.curation.frames import KEY_MAX, Frame
+from forge.domain.traces import TraceLine
+from forge.curation.builder import Candidate, FrameBuilder, encode, line_key, position_key, stored_key, who
+from forge.curation.frames import Frame
+from forge.curation.reducer import Reducer
 from forge.curation.sources import Incoming
 
 BATCH = 1024
@@ -71,16 +67,6 @@ class CurationOutcome:
         }
 
 
-def encode(record: dict[str, Any]) -> bytes:
-    """One JSONL line: orjson's bytes where they equal json's, else json's (floats, lone surrogates, big ints)."""
-    if not any_float(record):  # orjson writes floats in another notation (1e16, not 1e+16)
-        try:
-            return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)  # the same bytes as json's, faster
-        except TypeError:  # lone surrogates, integers past 64 bits: json's encoding below decides
-            pass
-    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "replace")
-
-
 class Mapper:
     """The map phase over one stream of traces (a whole source, a file chunk, a storage shard): everything that
     needs only the trace itself — rules, grading, the golden filter, formatting, PII, tokens, dedup keys and
@@ -97,16 +83,16 @@ class Mapper:
         self.grade = grade
         self.on_graded = on_graded
         self.limit = cost.token_limit(options.model, options.prices)
-        self.keys = {"position": _position_key(), "line": _line_key, "ulid": _ulid_key}[keys]
-        self._frame: _Builder = _Builder()
-        self._now: _Candidate | None = None  # the candidate being formatted: its findings go on it
+        self.keys = {"position": position_key(), "line": line_key, "ulid": stored_key}[keys]
+        self._frame: FrameBuilder = FrameBuilder()
+        self._now: Candidate | None = None  # the candidate being formatted: its findings go on it
 
     def map(self, items: Iterable[Incoming], cutoff: datetime | None = None) -> Iterator[Frame]:
         """Frames of at most `BATCH` traces, in input order; traces older than `cutoff` are dropped as over the cap.
 
         A trace whose processing raises (a poisoned line) becomes the reject `unprocessable`; the rest go on."""
         batch: list[tuple[tuple[int, int], Incoming]] = []
-        frame = _Builder()
+        frame = FrameBuilder()
         for item in items:
             key = self.keys(item)
             frame.read += 1
@@ -119,11 +105,11 @@ class Mapper:
                 batch.append((key, item))
             if len(batch) >= BATCH:
                 yield self._safely(batch, frame)
-                batch, frame = [], _Builder()
+                batch, frame = [], FrameBuilder()
         if batch or frame.read:
             yield self._safely(batch, frame)
 
-    def _safely(self, batch: list[tuple[tuple[int, int], Incoming]], frame: "_Builder") -> Frame:
+    def _safely(self, batch: list[tuple[tuple[int, int], Incoming]], frame: "FrameBuilder") -> Frame:
         self._frame = frame.copy()
         try:
             self._batch(batch)
@@ -155,8 +141,8 @@ class Mapper:
 
     def _candidate(self, item: Incoming) -> None:
         trace = item.trace
-        self._now = found = _Candidate(self._frame.keys_of[id(item)],
-                                       curation.exact_key([*trace.messages, trace.response]), _who(item))
+        self._now = found = Candidate(self._frame.keys_of[id(item)],
+                                       curation.exact_key([*trace.messages, trace.response]), who(item))
         formatted = self._format(item)
         self._now = None
         if formatted is not None:
@@ -284,8 +270,6 @@ class Curator:
 
 def reduce_frames(options: CurationOptions, frames: Iterable[Frame], out_dir: Path) -> CurationOutcome:
     """The reduce phase over frames in input order: duplicates, the cap, the files, the stats and the estimate."""
-    from forge.curation.reducer import Reducer  # the reducer reads these options: imported here, not at the top
-
     reducer = Reducer(options, out_dir, cost.token_limit(options.model, options.prices))
     try:
         for frame in frames:
@@ -298,134 +282,6 @@ def reduce_frames(options: CurationOptions, frames: Iterable[Frame], out_dir: Pa
     estimate = cost.estimate_from_totals(stats.train, stats.train_tokens[0], stats.train_tokens[1], options.model,
                                          prices=options.prices, limit=reducer.limit)
     return CurationOutcome(stats, files, hashlib.sha256(manifest.encode()).hexdigest(), estimate)
-
-
-@dataclass
-class _Candidate:
-    key: tuple[int, int]
-    exact: int
-    who: bytes
-    line: bytes = b""
-    example: dict[str, Any] | None = None
-    failed: tuple[str, str] | None = None
-    split: bool = False  # valid
-    tokens: int = 0
-    per_role: dict[str, int] = field(default_factory=dict)
-    roles: dict[str, int] = field(default_factory=dict)
-    pii: Counter = field(default_factory=Counter)
-    redacted: bool = False
-    truncated: bool = False
-
-
-class _Builder:
-    """A frame being mapped: plain lists until `build` packs them into arrays."""
-
-    def __init__(self) -> None:
-        self.read = self.graded = 0
-        self.dropped: Counter = Counter()
-        self.rejects: list[tuple[tuple[int, int], bytes]] = []
-        self.candidates: list[_Candidate] = []
-        self.keys_of: dict[int, tuple[int, int]] = {}
-        self.near: tuple[np.ndarray, np.ndarray] | None = None
-        self.sketched = 0
-
-    def copy(self) -> "_Builder":
-        other = _Builder()
-        other.read, other.graded, other.dropped = self.read, self.graded, Counter(self.dropped)
-        other.rejects, other.candidates = list(self.rejects), list(self.candidates)
-        other.near, other.sketched = self.near, self.sketched
-        return other
-
-    def drop(self, reason: str) -> None:
-        self.dropped[reason] += 1
-
-    def reject(self, key: tuple[int, int], item: Incoming, reason: str, detail: str) -> None:
-        self.drop(reason)
-        self.rejects.append((key, encode({"reason": reason, "detail": detail, **_identity(item)})))
-
-    def sketch(self, threshold: float | None) -> None:
-        """Near-duplicate sketches of the candidates not yet sketched (one vectorised pass over the batch)."""
-        fresh = self.candidates[self.sketched:]
-        self.sketched = len(self.candidates)
-        if not threshold:
-            return
-        prints, bands = sketch([_dedup_text(c.example) if c.example is not None else b"" for c in fresh], threshold)
-        if self.near is not None:
-            prints, bands = np.concatenate([self.near[0], prints]), np.concatenate([self.near[1], bands])
-        self.near = (prints, bands)
-        for c in fresh:
-            c.example = None  # encoded already: the dicts need not outlive the batch
-
-    def build(self) -> Frame:
-        cs = self.candidates
-        n, roles = len(cs), len(chat_format.ROLES)
-        role_tokens = np.zeros((n, roles), dtype=np.int64)
-        role_messages = np.zeros((n, roles), dtype=np.int32)
-        for i, c in enumerate(cs):
-            for role, count in c.per_role.items():
-                role_tokens[i, _ROLE[role]] = count
-            for role, count in c.roles.items():
-                role_messages[i, _ROLE[role]] = count
-        self.rejects.sort(key=lambda r: r[0])
-        return Frame(
-            keys=np.array([c.key for c in cs], dtype=np.uint64).reshape(n, 2),
-            exact=np.array([c.exact for c in cs], dtype=np.uint64),
-            ok=np.array([c.failed is None for c in cs], dtype=bool),
-            lines=[c.line if c.failed is None else encode({"reason": c.failed[0], "detail": c.failed[1]})[:-2] + c.who
-                   + b"}\n" for c in cs],
-            who=[c.who for c in cs],
-            split=np.array([c.split for c in cs], dtype=np.uint8),
-            tokens=np.array([c.tokens for c in cs], dtype=np.int64),
-            role_tokens=role_tokens, role_messages=role_messages,
-            redacted=np.array([c.redacted for c in cs], dtype=bool),
-            truncated=np.array([c.truncated for c in cs], dtype=bool),
-            prints=self.near[0] if self.near is not None else None,
-            bands=self.near[1] if self.near is not None else None,
-            pii={i: dict(c.pii) for i, c in enumerate(cs) if c.pii},
-            reject_keys=np.array([k for k, _ in self.rejects], dtype=np.uint64).reshape(len(self.rejects), 2),
-            reject_lines=[line for _, line in self.rejects],
-            read=self.read, graded=self.graded, dropped=dict(self.dropped),
-        )
-
-
-_ROLE = {role: i for i, role in enumerate(chat_format.ROLES)}
-
-
-def _identity(item: Incoming) -> dict[str, Any]:
-    """How a reject names its trace: a stored trace by its id; a file's line by its own id, if any, and number."""
-    record: dict[str, Any] = {}
-    if item.trace is not None and (item.number is None or item.trace.external_id):
-        record["id"] = item.trace.id if item.number is None else item.trace.external_id
-    if item.number is not None:
-        record["line"] = item.number
-    return record
-
-
-def _who(item: Incoming) -> bytes:
-    """The identity as the tail of a JSON object: `,"id":…,"line":…` (empty when neither applies)."""
-    record = _identity(item)
-    return b"," + encode(record)[1:-2] if record else b""
-
-
-def _position_key() -> Callable[[Incoming], tuple[int, int]]:
-    counter = iter(range(1 << 62))
-    return lambda item: (0, next(counter))
-
-
-def _line_key(item: Incoming) -> tuple[int, int]:
-    return (0, item.number) if item.number is not None else (int(KEY_MAX), 0)
-
-
-def _ulid_key(item: Incoming) -> tuple[int, int]:
-    """A stored trace's ULID: the order of its RowKey (time, then id), which is the order a single reader sees."""
-    value = int(ULID.from_str(item.trace.id.rpartition(".")[2]))
-    return value >> 64, value & 0xFFFFFFFFFFFFFFFF
-
-
-def _dedup_text(example: dict[str, Any]) -> bytes:
-    """Prompt turns and answer, normalised; the system prompt is left out because every example shares it."""
-    parts = [m["content"] for m in example["messages"] if m.get("role") != "system" and isinstance(m.get("content"), str)]
-    return curation.normalise("\n".join(parts)).encode("utf-8", "replace")
 
 
 def newest_cutoff(times: Iterable[datetime], cap: int) -> datetime | None:

@@ -18,11 +18,18 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Iterator
 
 import numpy as np
+from ulid import ULID
 
 from forge.domain.chat_format import ROLES
 
 _LEN = struct.Struct("<Q")
 KEY_MAX = np.iinfo(np.uint64).max
+
+
+def ulid_key(trace_id: str) -> tuple[int, int]:
+    """A stored trace's key: its id's ULID, whose order is its RowKey's (time, then id), the order one reader sees."""
+    value = int(ULID.from_str(trace_id.rpartition(".")[2]))
+    return value >> 64, value & 0xFFFFFFFFFFFFFFFF
 
 
 @dataclass

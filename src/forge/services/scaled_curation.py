@@ -23,7 +23,7 @@ from forge.bootstrap import connect
 from forge.config import Settings
 from forge.curation import parallel
 from forge.curation.curator import CurationOptions, CurationOutcome, reduce_frames
-from forge.curation.frames import Frame, empty, merge, read_frames
+from forge.curation.frames import Frame, empty, merge, read_frames, ulid_key
 from forge.curation.sources import Incoming
 from forge.domain.domains import DomainConfig
 from forge.storage import Storage
@@ -84,15 +84,8 @@ class StoredShard:
 
     def crashed(self) -> Frame:
         """Every trace of this millisecond of the shard (the smallest unit it splits into) as a reject."""
-        rejects = [(_ulid_key(trace_id), {"id": trace_id}) for trace_id, _ in self._ids()]
+        rejects = [(ulid_key(trace_id), {"id": trace_id}) for trace_id, _ in self._ids()]
         return parallel.reject_frame(*rejects[0], *rejects[1:]) if rejects else Frame(*empty())
-
-
-def _ulid_key(trace_id: str) -> tuple[int, int]:
-    from ulid import ULID
-
-    value = int(ULID.from_str(trace_id.rpartition(".")[2]))
-    return value >> 64, value & 0xFFFFFFFFFFFFFFFF
 
 
 def shard_units(settings: Settings, tenant: str, domain: str, since: datetime | None,
