@@ -234,6 +234,8 @@ def merge(streams: list[Iterator[Frame]]) -> Iterator[Frame]:
         counters.read = counters.graded = 0
         counters.dropped.clear()
         yield merged
+    if counters.read or counters.graded or counters.dropped:  # frames with nothing but counts, loaded last
+        yield counters
 
 
 def empty(near: tuple[int, int] | None = None) -> tuple[Any, ...]:
