@@ -27,10 +27,8 @@ from forge.api.auth import current_key
 from forge.api.errors import PROBLEM
 from forge.api.pagination import CONTINUATION_DESCRIPTION, DEFAULT_LIMIT, LIMIT_DESCRIPTION, MAX_LIMIT
 from forge.api.schemas import CURSOR_PATTERN
+from forge.api.version import API_VERSION, VERSION_HEADER
 
-# The API's version: a date, changed with every change clients can notice; CHANGELOG.md lists what changed.
-API_VERSION = "2026-11-30"
-VERSION_HEADER = "Forge-Api-Version"
 KEY_SECURITY = [{"ApiKey": []}, {"Bearer": []}]
 TITLES = {400: "Malformed request body", 401: "No valid API key", 403: "Not allowed", 404: "Not found",
           405: "Method not allowed", 409: "Conflict with the current state", 413: "Request body too large",

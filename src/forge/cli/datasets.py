@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from forge.cli.common import err, forge, out
+from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_stats
+from forge.services import summaries
+from forge.services.labels import label_dataset
 from forge.services import datasets as service
 from forge.services.curation import CurateRequest, curate
 
@@ -104,3 +107,60 @@ def show(dataset_id: str, tenant: Optional[str] = typer.Option(None)) -> None:
     f = forge()
     out.print(json.dumps(service.show(f, tenant or f.settings.tenant, dataset_id), indent=2, ensure_ascii=False),
               markup=False)
+
+
+@app.command("upload")
+def upload(
+    file: Path = typer.Argument(..., help="Examples: chat JSONL, CSV with prompt/response columns, or a JSON array."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="jsonl, csv or json (default: from the file's suffix)."),
+    domain: Optional[str] = typer.Option(None, help="Domain (default: the active one)."),
+    valid_share: float = typer.Option(0.1, min=0, max=0.5, help="Share held out for validation."),
+    seed: int = typer.Option(42, help="Seed of the train/valid split."),
+    tenant: Optional[str] = typer.Option(None),
+) -> None:
+    """Store a file of examples as a new dataset (validated, scrubbed of PII, deduplicated, split); `forge run
+    --dataset ID` trains on it."""
+    f = forge()
+    with open(file, "rb") as data:
+        result = service.upload(f, tenant or f.settings.tenant, domain or f.settings.domain, data,
+                                fmt or file_format(file), valid_share=valid_share, seed=seed)
+    _built(result.dataset_id, result.train, result.valid, sum(result.dropped.values()), result.billed_tokens,
+           result.estimated_cost, result.currency)
+
+
+@app.command("update")
+def update(dataset_id: str, name: Optional[str] = NAME, description: Optional[str] = DESCRIPTION,
+           tag: Optional[List[str]] = TAGS, tenant: Optional[str] = typer.Option(None)) -> None:
+    """Name, describe or tag a dataset (what is not given stays)."""
+    f = forge()
+    dataset = label_dataset(f, tenant or f.settings.tenant, dataset_id, labels(name, description, tag))
+    out.print(f"{dataset.dataset_id}: name {dataset.name or '-'}, tags {', '.join(dataset.tags) or '-'}",
+              markup=False)
+
+
+@app.command("delete")
+def delete(dataset_id: str, tenant: Optional[str] = typer.Option(None)) -> None:
+    """Soft delete: the dataset leaves the lists; its files stay for the models trained on it."""
+    f = forge()
+    service.delete(f, tenant or f.settings.tenant, dataset_id)
+    out.print(f"{dataset_id} deleted", markup=False)
+
+
+@app.command("stats")
+def stats(tenant: Optional[str] = typer.Option(None)) -> None:
+    """Datasets by state, domain and source; examples, tokens, estimated cost, and how many jobs used them."""
+    f = forge()
+    print_stats(summaries.dataset_stats(f, tenant or f.settings.tenant))
+
+
+def file_format(file: Path) -> str:
+    """jsonl, csv or json from a file's suffix (.ndjson and .jsonl are JSONL)."""
+    return {".csv": "csv", ".json": "json"}.get(file.suffix.lower(), "jsonl")
+
+
+def _built(dataset_id: str, train: int, valid: int, dropped: int, billed: int, cost: float | None,
+           currency: str) -> None:
+    price = "no price for this model" if cost is None else f"~{cost:.2f} {currency}"
+    out.print(f"Dataset {dataset_id}: {train} train, {valid} valid, {dropped} dropped; training would bill "
+              f"{billed:,} tokens: {price}.", markup=False)
+    out.print(f"Train on it: forge run --dataset {dataset_id}", markup=False)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from forge.cli.common import forge, out
+from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels
+from forge.services.labels import label_job
 from forge.services import jobs as service
 from forge.services import runs
 from forge.workflow.worker import engine_for
@@ -60,3 +62,12 @@ def sync(job_id: str, tenant: Optional[str] = typer.Option(None)) -> None:
     with engine_for(f) as engine:
         runs.run_sync(runs.sync(f, engine, tenant or f.settings.tenant, job_id))
     out.print(f"sync requested for {job_id}")
+
+
+@app.command("update")
+def update(job_id: str, name: Optional[str] = NAME, description: Optional[str] = DESCRIPTION,
+           tag: Optional[List[str]] = TAGS, tenant: Optional[str] = typer.Option(None)) -> None:
+    """Name, describe or tag a job (what is not given stays)."""
+    f = forge()
+    job = label_job(f, tenant or f.settings.tenant, job_id, labels(name, description, tag))
+    out.print(f"{job.job_id}: name {job.name or '-'}, tags {', '.join(job.tags) or '-'}", markup=False)

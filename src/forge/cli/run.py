@@ -27,8 +27,10 @@ def run(
     base_model: Optional[str] = typer.Option(None, help="Student base model (default: FORGE_STUDENT_BASE_MODEL)."),
     setting: List[str] = typer.Option([], "--set", help="Job setting key=value (e.g. poll_interval_s=5, "
                                       "hyperparameters.n_epochs=3); docs/security.md lists them."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Fine-tune on this stored dataset (`forge "
+                                          "datasets upload`): no gather or curate; its domain unless --domain."),
 ) -> None:
-    """Start a distillation run now."""
+    """Start a distillation run now: on the domain's new golden traces, or on a dataset (--dataset)."""
     f = forge()
     config = _config(setting)
     if threshold is not None:
@@ -40,8 +42,8 @@ def run(
     with engine_for(f) as engine:
         # The CLI is the operator's: it may name a local model folder and any provider.
         job, _ = asyncio.run(runs.trigger(f, engine, tenant=tenant or f.settings.tenant,
-                                          domain=domain or f.settings.domain, provider=provider, settings=settings,
-                                          by_operator=True))
+                                          domain=domain if dataset else (domain or f.settings.domain),
+                                          provider=provider, settings=settings, by_operator=True, dataset_id=dataset))
         out.print(f"job {job.job_id} started ({job.domain}, provider {job.provider})", markup=False)
         if not external and not wait:
             out.print("No `forge worker` is running, so this command hosts the run and follows it to the end.")
