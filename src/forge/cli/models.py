@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from forge.cli.common import forge, out
+from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_stats
+from forge.services import deployments, summaries
+from forge.services.labels import label_model
 from forge.domain.models import ModelStage
 from forge.services import models as service
 
@@ -98,3 +101,43 @@ def _report(change: service.RegistryChange) -> None:
     canary = f"; canary {route.canary_model} at {route.canary_percent:g}%" if route.canary_model else ""
     out.print(f"{change.model.version_id} is {change.model.stage.value}. {route.domain}: {serving} in production"
               f"{canary}.", markup=False)
+
+
+@app.command("update")
+def update(version_id: str, name: Optional[str] = NAME, description: Optional[str] = DESCRIPTION,
+           tag: Optional[List[str]] = TAGS, tenant: Optional[str] = typer.Option(None)) -> None:
+    """Name, describe or tag a model version (what is not given stays)."""
+    f = forge()
+    model = label_model(f, tenant or f.settings.tenant, version_id, labels(name, description, tag))
+    out.print(f"{model.version_id}: name {model.name or '-'}, tags {', '.join(model.tags) or '-'}", markup=False)
+
+
+@app.command("delete")
+def delete(version_id: str, tenant: Optional[str] = typer.Option(None)) -> None:
+    """Delete a version that serves nothing (one in production or the canary is refused, saying what to do)."""
+    f = forge()
+    deployments.delete_model(f, tenant or f.settings.tenant, version_id)
+    out.print(f"{version_id} deleted", markup=False)
+
+
+@app.command("deploy")
+def deploy(
+    version_id: str,
+    domain: Optional[str] = typer.Option(None, help="The route (domain) to serve it on (default: the model's)."),
+    canary: Optional[float] = typer.Option(None, "--canary", min=0.01, max=100,
+                                           help="Serve it as the canary at this percent (default: production)."),
+    tenant: Optional[str] = typer.Option(None),
+) -> None:
+    """Serve a model on a domain's route, in production or as a canary; another domain gets its own version."""
+    f = forge()
+    stage = "canary" if canary is not None else "production"
+    _report(deployments.deploy_model(f, tenant or f.settings.tenant, version_id, domain=domain, stage=stage,
+                                     percent=canary))
+
+
+@app.command("stats")
+def stats(days: float = typer.Option(30, min=0.01, help="Usage window in days."),
+          tenant: Optional[str] = typer.Option(None)) -> None:
+    """Versions by stage and domain, what serves, training tokens and cost, traffic and saving over the window."""
+    f = forge()
+    print_stats(summaries.model_stats(f, tenant or f.settings.tenant, days=days))
