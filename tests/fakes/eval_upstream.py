@@ -1,6 +1,7 @@
 """A fake OpenAI-compatible endpoint for evaluation, served over real HTTP. Behaviour follows the model's name:
 `…gold…` answers each known prompt with its known answer (benchmark gold answers, held-out teacher answers),
-`…junk…` says it does not know, `…judge…` judges two answers (equal → tie, else the longer wins), `…flaky…`
+`…junk…` says it does not know, `…judge…` judges two answers (equal → tie, else the longer wins) and calls one
+labelled answer good unless it says it is unsure or does not know, `…mute…` answers without a verdict, `…flaky…`
 answers 429 with `Retry-After: 0` on every other call, `…broken…` answers 500. It counts calls, records the
 auth headers it saw (fake keys only) and the most calls it had in flight at once."""
 
@@ -19,6 +20,7 @@ from tests.fakes.chat_upstream import stream_chunks
 
 API_KEY = "sk-fake-eval"
 _ANSWER = re.compile(r"\[Answer A\]\n(.*)\n\[End of answer A\]\n\n\[Answer B\]\n(.*)\n\[End of answer B\]", re.S)
+_ONE_ANSWER = re.compile(r"\[Answer\]\n(.*)\n\[End of answer\]", re.S)
 
 
 class EvalUpstream:
@@ -58,7 +60,12 @@ class EvalUpstream:
         if "flaky" in model and self.calls_to("flaky") % 2 == 1:
             return _error(429, "slow down", "rate_limit_exceeded", {"Retry-After": "0"})
         prompt = _last_user(body)
-        if "judge" in model:
+        if "mute" in model:
+            text = "Both have merits."
+        elif "judge" in model and _ONE_ANSWER.search(prompt):
+            unsure = re.search(r"not sure|do not know", _ONE_ANSWER.search(prompt).group(1))
+            text = "It is unsure. [[BAD]]" if unsure else "It answers. [[GOOD]]"
+        elif "judge" in model:
             found = _ANSWER.search(prompt)
             a, b = (found.group(1), found.group(2)) if found else ("", "")
             text = "Equal. [[C]]" if a == b else ("A is fuller. [[A]]" if len(a) > len(b) else "B is fuller. [[B]]")

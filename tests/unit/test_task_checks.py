@@ -89,3 +89,16 @@ def test_a_parse_rule_that_does_not_compile_or_labels_on_another_task_are_refuse
         TaskRules(type="extraction", labels=["a"])
     with pytest.raises(ValidationError, match="unknown key 'lables'; allowed: case_sensitive, json_schema, labels"):
         TaskRules.model_validate({"type": "classification", "lables": ["a"]})
+
+
+def test_a_json_schema_that_refers_outside_itself_is_refused_in_a_domain_and_in_a_benchmark():
+    from forge.domain.benchmarks import BenchmarkInvalid, parse_benchmark
+
+    remote = {"type": "object", "properties": {"a": {"$ref": "http://127.0.0.1:9/evil.json"}}}
+    with pytest.raises(ValidationError, match="only local references"):
+        TaskRules(type="structured", json_schema=remote)
+    assert TaskRules(type="structured", json_schema={"$defs": {"x": {"type": "string"}}, "$ref": "#/$defs/x"})
+    task = {"id": "a", "category": "c", "prompt": "p", "gold_answer": "{}", "format": "json",
+            "checks": {"json_schema": remote}}
+    with pytest.raises(BenchmarkInvalid, match="line 1 .*only local references"):
+        parse_benchmark([json.dumps(task)], "tasks.jsonl")

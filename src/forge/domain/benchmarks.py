@@ -12,6 +12,7 @@ from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from forge.domain.errors import ConfigError
+from forge.domain.sections import local_refs_only
 
 Format = Literal["python", "json", "document", "text"]
 
@@ -48,6 +49,7 @@ class Checks(BaseModel):
                 validator_for(schema).check_schema(schema)
             except SchemaError as exc:
                 raise ValueError(f"json_schema is not a valid JSON Schema: {exc.message}") from None
+            local_refs_only(schema)
         return schema
 
     @field_validator("python_tests")

@@ -36,6 +36,19 @@ def compiles(pattern: str) -> str:
     return pattern
 
 
+def local_refs_only(schema: Any) -> Any:
+    """The JSON Schema, or ValueError when it refers outside itself: a tenant's schema never names a URL or file."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("$ref", "$dynamicRef", "$recursiveRef") and not (isinstance(value, str) and value.startswith("#")):
+                raise ValueError(f"{key} {value!r} points outside the schema; only local references ('#/…') are allowed")
+            local_refs_only(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            local_refs_only(value)
+    return schema
+
+
 def problems(exc: ValidationError) -> str:
     """A validation error as `field.path: what is wrong`, joined by '; ': every problem names its field."""
     found = []

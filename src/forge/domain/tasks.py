@@ -17,7 +17,7 @@ from jsonschema import SchemaError
 from jsonschema.validators import validator_for
 from pydantic import Field, field_validator, model_validator
 
-from forge.domain.sections import MAX_PATTERN, Section, compiles
+from forge.domain.sections import MAX_PATTERN, Section, compiles, local_refs_only
 
 _METADATA_KEY = re.compile(r"metadata\.[A-Za-z0-9_.-]{1,64}")
 TaskType = Literal["generation", "classification", "extraction", "structured", "tool_use"]
@@ -51,6 +51,7 @@ class TaskRules(Section):
                 validator_for(schema).check_schema(schema)
             except SchemaError as exc:
                 raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+            local_refs_only(schema)
         return schema
 
     @model_validator(mode="after")

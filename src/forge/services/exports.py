@@ -23,6 +23,7 @@ from forge.providers import gguf
 from forge.providers.inference import InferenceError
 from forge.providers.local_model import local_path
 from forge.providers.lora_server import adapter_name
+from forge.services.domains import domain_for
 from forge.services.models import get_model
 
 VLLM_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's --max-lora-rank choices
@@ -283,8 +284,10 @@ def _gguf(forge: Forge, tenant: str, model: ModelVersion, base: Path, adapter: P
 
 def _modelfile(forge: Forge, tenant: str, model: ModelVersion, adapter: Path, gguf_name: str) -> str:
     """Ollama's Modelfile: the merged GGUF, the domain's system prompt, and the settings evaluation used (greedy)."""
-    config = forge.domains.get(model.domain)
-    system = config.system_prompt if config else ""
+    try:
+        system = domain_for(forge, tenant, model.domain).system_prompt
+    except NotFound:  # the domain was deleted since: the student still exports, without a system prompt
+        system = ""
     lines = [f"# {model.version_id} of domain {model.domain} (tenant {tenant}), exported by Forge",
              f"FROM ./{gguf_name}"]
     template = _chat_template(adapter)
