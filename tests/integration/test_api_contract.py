@@ -98,10 +98,12 @@ def test_every_operation_answers_as_the_openapi_document_says(live, tmp_path):
     report = tmp_path / "report"
     run = subprocess.run(
         [str(SCHEMATHESIS), "--config-file", str(config), "run", f"{url}/openapi.json", "--checks", "all",
+         # One worker: hypothesis describes filters by parsing source, which CPython 3.11 cannot do from two threads.
          "--max-examples", str(EXAMPLES), "--workers", "1", "--seed", "20261130", "--no-shrink",
+         "--request-timeout", "60", "--generation-database", "none",
          "--header", f"X-API-Key: {key}", "--header", f"X-Forge-Webhook-Key: {GRID_KEY}",
          "--report", "ndjson", "--report-dir", str(report), "--warnings", "off"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=840)
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=840)
     tested = run.stdout.split("Tested:")[1].split()[0] if "Tested:" in run.stdout else "?"
     assert run.returncode == 0, f"schemathesis found mismatches ({tested} operations tested):\n{run.stdout[-20000:]}"
     assert tested == str(len(operations)), run.stdout[-3000:]

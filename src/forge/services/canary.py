@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from forge.bootstrap import Forge
 from forge.domain.canary import CanaryPolicy, Decision, decide, win_rate, window_of
-from forge.domain.errors import AlreadyExists, ConcurrentUpdate, DomainNotFound, InvalidInput
+from forge.domain.errors import AlreadyExists, ConcurrentUpdate, DomainNotFound, ForgeError
 from forge.domain.models import ModelStage, Route, utcnow
 from forge.services import models as registry
 from forge.services.canary_evidence import gather
@@ -57,6 +57,13 @@ def step(forge: Forge, tenant: str, domain: str, at: datetime) -> dict[str, Any]
     raise ConcurrentUpdate(f"The canary of {domain} kept changing under its control step; it is retried.")
 
 
+class NoCanary(ForgeError):
+    """The domain has no canary now: its state, not the request, is what is wrong (409)."""
+
+    status = 409
+    title = "No canary running"
+
+
 def control(forge: Forge, tenant: str, domain: str, action: ControlAction, *, by: str = "a person") -> CanaryState:
     """A person's say: pin (no advancing), pause (no deciding), resume (automatic again), skip (advance now)."""
     policy = domain_for(forge, tenant, domain).canary
@@ -64,7 +71,7 @@ def control(forge: Forge, tenant: str, domain: str, action: ControlAction, *, by
     for _ in range(5):
         state = _follow(forge, repo, policy, repo.get(tenant, domain), utcnow())
         if state.status != "active":
-            raise InvalidInput(f"No canary is running for {domain}; promote a model to candidate "
+            raise NoCanary(f"No canary is running for {domain}; promote a model to candidate "
                                "(`forge models promote ID`) to start one.")
         now = utcnow()
         if action == "skip":

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from forge.api.auth import ForgeDep, Reader, Writer
+from forge.api.contract import problems
 from forge.api.ids import DomainName
 from forge.services import canary
 
@@ -26,7 +27,7 @@ def show_canary(domain: DomainName, key: Reader, forge: ForgeDep) -> dict[str, A
     return canary.report(forge, key.tenant, domain)
 
 
-@router.post("/{domain}/control")
+@router.post("/{domain}/control", responses=problems(409))
 def control_canary(domain: DomainName, body: ControlIn, key: Writer, forge: ForgeDep) -> dict[str, Any]:
     """pin: hold the stage (roll-backs still happen); pause: decide nothing; resume; skip: advance now."""
     state = canary.control(forge, key.tenant, domain, body.action, by=f"key {key.name}")
