@@ -46,6 +46,29 @@ $(STAMP): pyproject.toml gpu-trainer/pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e "./gpu-trainer[dev]"
 	touch $(STAMP)
 
+# llama.cpp (docs/serving.md): llama-cpp-python builds it from source (the embedded LoRA server, the quantizer) and
+# its sdist carries llama.cpp's GGUF converter scripts, which its wheel leaves out; both come from one pinned sdist.
+# CPU only; a few minutes on two cores, once (the stamp names the version).
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CPP_SDIST   := $(VENV)/llama-cpp-sdist/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
+LLAMA_STAMP       := $(VENV)/.llama-cpp-$(LLAMA_CPP_VERSION)
+LLAMA_SCRIPTS     := convert_hf_to_gguf.py convert_lora_to_gguf.py conversion gguf-py LICENSE
+
+setup: $(LLAMA_STAMP)
+
+$(LLAMA_STAMP): | $(STAMP)
+	rm -rf $(VENV)/llama.cpp $(VENV)/llama-cpp-sdist $(VENV)/.llama-cpp-*
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-binary :all: --no-deps \
+	  llama-cpp-python==$(LLAMA_CPP_VERSION) -d $(VENV)/llama-cpp-sdist
+	mkdir -p $(VENV)/llama.cpp
+	tar -xzf $(LLAMA_CPP_SDIST) -C $(VENV)/llama.cpp --strip-components=3 \
+	  $(addprefix llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/,$(LLAMA_SCRIPTS))
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF" \
+	  CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc 2>/dev/null || echo 2) \
+	  $(PY) -m pip install --quiet --disable-pip-version-check $(LLAMA_CPP_SDIST)
+	rm -rf $(VENV)/llama-cpp-sdist
+	touch $@
+
 # Azurite (the storage emulator) and tiktoken's offline ranks come from npm, locked.
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -67,6 +90,7 @@ bench: setup
 	$(PY) bench/trainer_bench.py
 	$(PY) bench/orchestration_bench.py
 	$(PY) bench/router_bench.py
+	$(PY) bench/serve_bench.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

@@ -71,6 +71,15 @@ param enableCodeSessions bool = false
 @description('Set by the postdeploy hook once eventgrid_training exists; Event Grid refuses to subscribe a function that is not deployed yet.')
 param trainingEventsEnabled bool = false
 
+@description('Serve LoRA students in Azure: an Azure ML managed online endpoint running vLLM, students loaded as adapters by name (docs/serving.md). Off by default: its GPU instance runs around the clock (costs in app/lora-endpoint.bicep).')
+param loraServerEnabled bool = false
+@description('The vLLM image to run; empty: lora-server/Dockerfile, built into the registry by the postprovision hook, which then deploys the endpoint.')
+param loraServerImage string = ''
+@description('Hugging Face id of the base model the azureml provider trains students on; the endpoint serves it.')
+param loraBaseModel string = 'Qwen/Qwen2.5-0.5B-Instruct'
+@description('GPU instance of the LoRA endpoint: Standard_NC4as_T4_v3 (1 T4, 16 GB, ~0.53 USD/h) fits bases up to ~3B in fp16; Standard_NC24ads_A100_v4 (1 A100, 80 GB, ~3.67 USD/h) larger ones.')
+param loraInstanceType string = 'Standard_NC4as_T4_v3'
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -78,6 +87,7 @@ var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 // Flex Consumption reads the deployed package from this container, with the app's identity.
 var deploymentContainerName = 'app-package-${take(resourceToken, 12)}'
 var gpuClusterName = 'gpu-cluster'
+var loraEndpointName = 'forge-lora-${take(resourceToken, 10)}'
 var trainerRepository = 'forge-trainer'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -136,6 +146,24 @@ module ml './core/ml/workspace.bicep' = {
     vmSize: gpuVmSize
     maxNodes: gpuMaxNodes
     priority: gpuPriority
+  }
+}
+
+// With an image named here, the endpoint is deployed now; without, the postprovision hook deploys the same module
+// once it has built lora-server/Dockerfile into the registry.
+module loraEndpoint './app/lora-endpoint.bicep' = if (loraServerEnabled && !empty(loraServerImage)) {
+  name: 'lora-endpoint'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    workspaceName: ml.outputs.workspaceName
+    endpointName: loraEndpointName
+    image: loraServerImage
+    baseModel: loraBaseModel
+    instanceType: loraInstanceType
+    storageAccountName: storage.outputs.name
+    registryName: ml.outputs.registryName
   }
 }
 
@@ -220,6 +248,9 @@ module api './app/api.bicep' = {
       FORGE_TEACHER_PRICE_OUTPUT: teacherPriceOutput
       FORGE_STUDENT_PRICE_INPUT: studentPriceInput
       FORGE_STUDENT_PRICE_OUTPUT: studentPriceOutput
+      // LoRA students: loaded by name into the vLLM endpoint (with the app's identity) when it is deployed.
+      FORGE_LORA_SERVER: loraServerEnabled ? 'vllm' : 'auto'
+      FORGE_LORA_SERVER_URL: loraServerEnabled ? 'https://${loraEndpointName}.${location}.inference.ml.azure.com/v1' : ''
       // Benchmark code runs in the session pool; without one, an evaluation that needs it stops with the fix.
       FORGE_SANDBOX_POOL_ENDPOINT: enableCodeSessions ? sessions.outputs.endpoint : ''
     }
@@ -277,4 +308,10 @@ output FORGE_AZUREML_SUBSCRIPTION_ID string = subscription().subscriptionId
 output FORGE_AZUREML_RESOURCE_GROUP string = rg.name
 output FORGE_AZUREML_WORKSPACE string = ml.outputs.workspaceName
 output FORGE_AZUREML_COMPUTE string = ml.outputs.clusterName
+output FORGE_LORA_SERVER_ENABLED bool = loraServerEnabled
+output FORGE_LORA_SERVER_IMAGE string = loraServerImage
+output FORGE_LORA_ENDPOINT_NAME string = loraEndpointName
+output FORGE_LORA_BASE_MODEL string = loraBaseModel
+output FORGE_LORA_INSTANCE_TYPE string = loraInstanceType
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output FORGE_TRAINER_IMAGE string = '${ml.outputs.registryLoginServer}/${trainerRepository}:${trainerImageTag}'

@@ -21,6 +21,10 @@ def _forge_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith("FORGE_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("FORGE_HOME", str(tmp_path / "forge-home"))
+    # Students answer in-process unless a test wires a LoRA server (tests/integration/test_vllm_lora.py,
+    # test_embedded_lora.py) or runs `forge` as a user does (tests/e2e): converting every test's tiny model to
+    # GGUF and starting llama.cpp for it would cost the suite minutes and test nothing new.
+    monkeypatch.setenv("FORGE_LORA_SERVER", "transformers")
 
 
 @pytest.fixture(scope="session")

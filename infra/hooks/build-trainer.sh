@@ -4,6 +4,9 @@
 set -eu
 cd "$(dirname "$0")/../.."
 
+# The LoRA endpoint's vLLM image, when it is switched on (FORGE_LORA_SERVER_ENABLED); a no-op otherwise.
+sh infra/hooks/build-lora-server.sh
+
 if [ ! -f gpu-trainer/Dockerfile ]; then
   echo "forge: gpu-trainer/Dockerfile not found - skipping the trainer image (only provider azureml needs it)."
   exit 0

@@ -9,6 +9,8 @@ from forge.config import Settings, load_settings
 from forge.domain.domains import DomainConfig
 from forge.domain_templates import load_domains
 from forge.evaluation.sandbox import CodeRunner
+from forge.providers.clients import lora_server_for
+from forge.providers.lora_server import LoRAServer
 from forge.providers.registry import Factory
 from forge.storage import Storage, StorageAccount
 from forge.storage.azurite import AzuriteInstance, ManagedAzurite
@@ -23,10 +25,18 @@ class Forge:
     azurite: AzuriteInstance | None = None
     code_runner: CodeRunner = None  # type: ignore[assignment]  # unset: chosen from the settings, once
     training_providers: dict[str, Factory] = field(default_factory=dict)  # beside the built-in ones (tests' fakes)
+    lora: LoRAServer | None = None  # unset: chosen from the settings on first use, see `lora_server()`
+    _lora_chosen: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.code_runner is None:
             self.code_runner = code_runner(self.settings, self.tenants)
+
+    def lora_server(self) -> LoRAServer | None:
+        """The LoRA server students are served from (FORGE_LORA_SERVER); None: transformers in-process."""
+        if self.lora is None and not self._lora_chosen:
+            self.lora, self._lora_chosen = lora_server_for(self.settings), True
+        return self.lora
 
     def tenants(self) -> set[str]:
         """Tenants this Forge serves: those holding API keys, and the configured default."""
@@ -60,9 +70,10 @@ def connect(settings: Settings) -> tuple[StorageAccount, AzuriteInstance | None]
 
 
 def bootstrap(settings: Settings | None = None, *, storage: Storage | None = None,
-              runner: CodeRunner | None = None, training_providers: dict[str, Factory] | None = None) -> Forge:
-    """Real adapters by default; tests pass an emulator-backed `storage`, another code `runner`, or fake
-    `training_providers` (by name, beside the built-in ones)."""
+              runner: CodeRunner | None = None, training_providers: dict[str, Factory] | None = None,
+              lora_server: LoRAServer | None = None) -> Forge:
+    """Real adapters by default; tests pass an emulator-backed `storage`, another code `runner`, fake
+    `training_providers` (by name, beside the built-in ones), or a `lora_server`."""
     settings = settings or load_settings()
     configure_telemetry(settings)
     azurite = None
@@ -70,4 +81,4 @@ def bootstrap(settings: Settings | None = None, *, storage: Storage | None = Non
         account, azurite = connect(settings)
         storage = Storage.open(account, trace_shards=settings.trace_shards)
     return Forge(settings, storage, load_domains(settings.home), azurite, runner,  # type: ignore[arg-type]
-                 dict(training_providers or {}))
+                 dict(training_providers or {}), lora_server)

@@ -6,7 +6,7 @@ import os
 import tomllib
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -86,8 +86,6 @@ class Settings(BaseSettings):
     # Fine-tuning prices (issue 3): a TOML or JSON price table replacing the built-in, dated one.
     price_table: Path | None = Field(None, description="Fine-tuning price table file; unset: built-in prices.")
     notify_url: str | None = Field(None, description="POSTed a JSON summary when a job finishes.")
-    # LoRA training (issue 4): forge-trainer on this machine (provider `local`) or as an Azure ML job (`azureml`).
-    trainer_command: str | None = Field(None, description="Command that runs forge-trainer; unset: the venv's.")
     # Issue 16: notifications are retried until accepted; Event Grid gets CloudEvents (the app's identity in Azure).
     notify_eventgrid_endpoint: str | None = Field(None, description="Event Grid topic endpoint for job CloudEvents.")
     notify_eventgrid_key: SecretStr | None = Field(None, description="Topic access key; unset: Entra ID.")
@@ -100,12 +98,21 @@ class Settings(BaseSettings):
                                "fan-out, parts in Blob); 0: one curate activity with its own process pool.")
     storage_queue_url: str | None = Field(None, description="Queue account URL, used with DefaultAzureCredential.")
     router_capture: bool = Field(True, description="Record router calls as traces (through the capture queue).")
+    # LoRA training (issue 4): forge-trainer on this machine (provider `local`) or as an Azure ML job (`azureml`).
+    trainer_command: str | None = Field(None, description="Command that runs forge-trainer; unset: the venv's.")
     local_trainer_config: Path | None = Field(None, description="forge-trainer YAML the local provider starts from.")
     azureml_subscription_id: str | None = None
     azureml_resource_group: str | None = None
     azureml_workspace: str | None = None
     azureml_compute: str | None = Field(None, description="The GPU cluster Azure ML training jobs run on.")
     trainer_image: str | None = Field(None, description="The forge-trainer image, e.g. myacr.azurecr.io/forge-trainer:1.")
+    # Serving LoRA students (issue 17): a server with the base model that loads students as adapters by name.
+    lora_server: Literal["auto", "embedded", "vllm", "transformers"] = Field(
+        "auto", description="auto: vLLM when FORGE_LORA_SERVER_URL is set, else the embedded llama.cpp server.")
+    lora_server_url: str | None = Field(None, description="A vLLM OpenAI server with runtime LoRA updating.")
+    lora_server_api_key: SecretStr | None = Field(None, description="Its key; unset on Azure ML: the app's identity.")
+    lora_drain_s: float = Field(30.0, ge=0, le=3600, description="Seconds a retired adapter stays loaded.")
+    llama_cpp_scripts: Path | None = Field(None, description="llama.cpp's converter scripts; unset: the venv's.")
     # Hosted fine-tuning (issue 5): Azure OpenAI (Entra ID unless a key is set) or OpenAI, and completion webhooks.
     azure_openai_endpoint: str | None = Field(None, description="Azure OpenAI endpoint that fine-tunes students.")
     azure_openai_api_key: SecretStr | None = Field(None, description="Unset: the app's identity (Entra ID) is used.")
@@ -163,12 +170,13 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("teacher_base_url", "student_base_url", "grader_model", "grader_base_url",
-                     "azure_openai_endpoint", "azure_openai_resource_id", "openai_base_url", mode="before")
+                     "azure_openai_endpoint", "azure_openai_resource_id", "openai_base_url", "lora_server_url",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value  # Bicep passes '' for "none"
 
-    @field_validator("home", "node_modules", "local_trainer_config")
+    @field_validator("home", "node_modules", "local_trainer_config", "llama_cpp_scripts")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

@@ -47,8 +47,50 @@ def test_the_demo_distils_a_tiny_student_that_beats_its_base_is_promoted_and_ans
         assert '"status": "COMPLETED"' in shown and '"settings"' in shown
         # The public view of a finished local job names no path on this machine (run folders, adapters, the base).
         assert str(tmp_path) not in shown and '"prepared"' not in shown and '"state"' not in shown
+
+        # The student was loaded into the embedded llama.cpp LoRA server when promoted, and answered from it.
+        assert "LoRA server: llama.cpp, embedded" in out
+        promoted = re.search(r"8\. Promotion: production — (\S+) now serves forge:demo \(adapter (\S+) loaded on the "
+                             r"llama\.cpp LoRA server\)", out)
+        assert promoted, out
+        version, adapter = promoted.groups()
+        assert f"answered by {version} on llama.cpp (as adapter {adapter})" in out
+        # Its GGUF export loads in llama.cpp and answers the router's question as the student did.
+        exported = forge(env, "export", version, "--format", "gguf", "--tenant", "demo", "--out", str(tmp_path / "gguf"))
+        assert "vLLM: vllm serve" in exported and "--lora-modules" in exported
+        assert "def reverse(x)" in gguf_answer(next((tmp_path / "gguf").glob("*-f16.gguf")), out)
+        # Rollback routes back to the teacher, then unloads the adapter once the drain is over.
+        rolled = forge({**env, "FORGE_LORA_DRAIN_S": "1"}, "models", "rollback", "--domain", "demo", "--tenant", "demo")
+        assert "the teacher in production" in rolled
+        assert f"{version}'s adapter unloads from the llama.cpp LoRA server after a 1 s drain" in rolled
+        assert adapter not in forge(env, "lora", "status")
     finally:
+        subprocess.run([str(FORGE), "lora", "stop"], env=env, capture_output=True, timeout=60)
         subprocess.run([str(FORGE), "storage", "stop"], env=env, capture_output=True, timeout=60)
+
+
+def forge(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([str(FORGE), *args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def gguf_answer(model: Path, demo_output: str) -> str:
+    """llama.cpp (llama-cpp-python) itself, greedy, asked what the demo asked the router."""
+    from llama_cpp import Llama
+
+    from forge.cli.demo import ROUTER_PROMPT
+    from forge.demo import seed
+
+    assert ROUTER_PROMPT in demo_output
+    llm = Llama(model_path=str(model), n_ctx=512, n_threads=1, verbose=False)
+    try:
+        reply = llm.create_chat_completion(messages=[{"role": "system", "content": seed.SYSTEM},
+                                                     {"role": "user", "content": ROUTER_PROMPT}],
+                                           temperature=0.0, max_tokens=80)
+    finally:
+        llm.close()
+    return reply["choices"][0]["message"]["content"]
 
 
 def test_forge_serve_answers_on_127_0_0_1_until_stopped(tmp_path, azurite):

@@ -145,3 +145,19 @@ def test_a_base_llama_cpp_cannot_convert_is_served_in_process_with_the_reason(ho
 
     answer, served_by = asyncio.run(ask())
     assert served_by == "transformers" and answer["model"] == model.version_id
+
+
+def test_forge_lora_status_shows_the_running_server_and_its_adapters_and_stop_stops_it(home, server, students,
+                                                                                     forge_cli, monkeypatch):
+    server.ensure_loaded(students[0])
+    [state] = server.running()
+    monkeypatch.setenv("FORGE_HOME", str(home))
+    monkeypatch.setenv("FORGE_LORA_SERVER", "embedded")
+    code, out, _ = forge_cli("lora", "status")
+    assert code == 0 and f"pid {state.pid} on http://127.0.0.1:{state.port}" in out
+    assert adapter_name(students[0]) in out
+    code, out, _ = forge_cli("lora", "stop")
+    assert (code, out.strip()) == (0, "Stopped 1 embedded LoRA server.") and server.running() == []
+    monkeypatch.setenv("FORGE_LORA_SERVER", "transformers")
+    code, out, _ = forge_cli("lora", "status")
+    assert "students answer in-process with transformers" in out

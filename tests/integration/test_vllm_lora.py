@@ -209,3 +209,14 @@ def test_vllms_errors_come_back_as_clear_forge_errors(endpoint, tenant, storage)
     with pytest.raises(LoRAServerUnavailable, match="unreachable"):
         HttpLoRAServer("http://127.0.0.1:9/v1").loaded()
     assert lora.loaded() == {}  # the base model is listed, but it is no adapter
+
+
+def test_a_student_that_failed_its_evaluation_is_unloaded_when_the_promote_stage_archives_it(forge, endpoint, tenant,
+                                                                                              student):
+    job = azureml_job(forge, tenant)
+    model = forge.storage.models.create(adapter_version(
+        tenant, job_id=job.job_id, adapter_uri=upload_adapter(forge.storage, tenant, job.job_id, student)))
+    forge.lora_server().ensure_loaded(model)  # as evaluation left it
+    done = promote(forge, PromoteRequest(tenant=tenant, domain="coding", job_id=job.job_id,
+                                         model_version_id=model.version_id, decision="fail", reasons=["worse"]))
+    assert done.outcome == "archived" and endpoint.loras == {}

@@ -52,6 +52,10 @@ AZURE_EXEMPT = {
                              "authenticates; the key guards the HTTP webhook of `forge serve` hosts",
     "sandbox_unjailed": "never in Azure: benchmark code runs in the session pool, or the evaluation stops",
     "notify_eventgrid_key": "in Azure the app publishes to its topic with its identity; a key would be a secret",
+    "lora_server_api_key": "the LoRA endpoint takes the app's identity; a key is a Key Vault reference the operator "
+                           "adds (docs/serving.md)",
+    "lora_drain_s": "the default (30 s) suits Azure too",
+    "llama_cpp_scripts": "the embedded llama.cpp server and GGUF exports run on a laptop or VM, not in Azure",
 }
 # Settings later issues read (not yet fields of Settings) and the telemetry the host needs.
 PROVIDER_SETTINGS = {
@@ -73,6 +77,7 @@ DATA_PLANES = {
     "notifications": ({"d5a91429-5739-47e2-a06b-3470a27159e7"}, "Microsoft.EventGrid/topics"),
 }
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"  # the GPU cluster's own identity pulls the trainer image
+BLOB_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"  # the LoRA endpoint's identity reads adapters, nothing more
 APP_PRINCIPAL = "appPrincipalId"
 HOOK_INPUTS_NOT_FROM_OUTPUTS = {"AZURE_ENV_NAME": "set by azd", "FORGE_SKIP_TRAINER_IMAGE": "an operator's opt-out"}
 
@@ -242,7 +247,7 @@ def test_the_apps_identity_gets_no_role_broader_than_those_data_planes():
         if a.principal == APP_PRINCIPAL:
             assert allowed.get(a.role) == a.scope_type, f"{a.where}: role {a.role} on {a.scope_type} is too broad"
         else:  # the GPU cluster and the operator: data roles or AcrPull, never Owner/Contributor
-            assert a.role in set(allowed) | {ACR_PULL}, f"{a.where}: role {a.role} is not a data-plane role"
+            assert a.role in set(allowed) | {ACR_PULL, BLOB_READER}, f"{a.where}: role {a.role} is not a data-plane role"
 
 
 def test_no_secret_or_key_is_written_as_a_literal():

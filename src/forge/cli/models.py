@@ -73,10 +73,11 @@ def rollback(
     """Retire the production model; the previous one (or the teacher, when there was none) serves again."""
     f = forge()
     tenant = tenant or f.settings.tenant
+    lora = dict(lora=f.lora_server(), drain_s=f.settings.lora_drain_s)
     if version_id:
-        change = service.rollback_model(f.storage, tenant, version_id)
+        change = service.rollback_model(f.storage, tenant, version_id, **lora)
     else:
-        change = service.rollback_domain(f.storage, tenant, domain or f.settings.domain)
+        change = service.rollback_domain(f.storage, tenant, domain or f.settings.domain, **lora)
     _report(change)
 
 
@@ -84,7 +85,8 @@ def rollback(
 def archive(version_id: str, tenant: Optional[str] = typer.Option(None)) -> None:
     """Retire a version that is not in production (it stops being the canary or a rollback target)."""
     f = forge()
-    _report(service.archive_model(f.storage, tenant or f.settings.tenant, version_id))
+    _report(service.archive_model(f.storage, tenant or f.settings.tenant, version_id, lora=f.lora_server(),
+                                  drain_s=f.settings.lora_drain_s))
 
 
 def _stage(to: str | None) -> ModelStage | None:
@@ -101,6 +103,8 @@ def _report(change: service.RegistryChange) -> None:
     canary = f"; canary {route.canary_model} at {route.canary_percent:g}%" if route.canary_model else ""
     out.print(f"{change.model.version_id} is {change.model.stage.value}. {route.domain}: {serving} in production"
               f"{canary}.", markup=False)
+    for note in change.notes:  # the LoRA server: a student answering in-process, an adapter unloading after a drain
+        out.print(f"  {note}", markup=False)
 
 
 @app.command("update")

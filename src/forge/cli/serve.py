@@ -10,6 +10,7 @@ import uvicorn
 
 from forge.api.app import create_app
 from forge.cli.common import forge, out
+from forge.providers.clients import lora_server_note
 from forge.workflow.local import EngineClient, LocalOrchestrations
 from forge.workflow.worker import Worker, running_worker
 
@@ -32,6 +33,7 @@ def serve(
         orchestrations = worker.start()
         threading.Thread(target=worker.schedule, args=(orchestrations,), name="forge-nightly", daemon=True).start()
     out.print(f"Forge API on http://{host}:{port} (docs at /docs)", markup=False)
+    out.print(lora_server_note(f.settings, f.lora_server()), markup=False)  # what serves LoRA students, or why none
     try:
         uvicorn.run(create_app(f, orchestrations=orchestrations), host=host, port=port, log_level="info")
     finally:

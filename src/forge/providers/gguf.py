@@ -21,7 +21,7 @@ LORA_CONVERTER = "convert_lora_to_gguf.py"
 # What each tool writes directly; the rest go through f16 and llama.cpp's quantizer.
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")
 QUANTIZER_TYPES = {"q4_k_m": 15, "q5_k_m": 17, "q6_k": 18}  # llama_ftype values (llama.h)
-QUANTS = ("f16", "q8_0", "q4_k_m")  # offered to users; f32 is kept for exact comparisons
+QUANTS = ("f16", "q8_0", "q4_k_m", "f32")  # f32: exact (a small student answers as with transformers), largest
 TIMEOUT_S = 3600
 
 

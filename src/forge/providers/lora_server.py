@@ -123,8 +123,10 @@ class HttpLoRAServer:
     def loaded(self) -> dict[str, str]:
         response = self._request("GET", "/v1/models")
         if response.status_code != 200:
+            hint = "; check FORGE_LORA_SERVER_API_KEY (or the app's role on the endpoint)" \
+                if response.status_code in (401, 403) else ""
             raise LoRAServerUnavailable(f"The LoRA server ({self.label}) answered {response.status_code} to "
-                                        f"GET /v1/models: {message(response)}")
+                                        f"GET /v1/models: {message(response)}{hint}")
         cards = response.json().get("data") or []
         return {c["id"]: c.get("root") or "" for c in cards if isinstance(c, dict) and c.get("parent")}
 
@@ -197,7 +199,7 @@ class StudentClient:
         try:
             return await client.complete(body)
         except InferenceError as exc:
-            if exc.upstream_status != 404 or client is not self._inner or self.served_by == "transformers":
+            if exc.upstream_status != 404 or self.served_by == "transformers":
                 raise
         return await (await self._ready(reload=True)).complete(body)
 

@@ -65,6 +65,17 @@ def retire(lora: LoRAServer | None, storage: Storage, route: Route, version_ids:
     return notes
 
 
+def release(lora: LoRAServer | None, storage: Storage, model: ModelVersion) -> None:
+    """Unload a student no route names (one evaluation loaded and that did not go live); failures only logged."""
+    if lora is None or not model.adapter_uri:
+        return
+    try:
+        if model.version_id not in serving(storage.routes.get(model.tenant, model.domain)):
+            lora.unload(model)
+    except (ForgeError, OSError) as exc:
+        log.warning("could not unload %s's adapter: %s", model.version_id, exc)
+
+
 def wait_for_unloads(timeout_s: float | None = None) -> None:
     """Block until the scheduled unloads are done (tests, and callers that want the server settled)."""
     for thread in list(_retiring):

@@ -163,11 +163,11 @@ async def _evaluate(forge: Forge, config: DomainConfig, tasks: list[BenchmarkTas
     if any(t.checks.python_tests for t in tasks):  # no jail, no verdict: found before any model is called
         await asyncio.to_thread(forge.code_runner.check)
     try:
-        candidate = client_for(forge.settings, model)
+        candidate = client_for(forge.settings, model, lora=forge.lora_server())
         grader = grader_client(forge.settings) if limits.judge else None
         if baseline is not None:
             try:
-                opponent = client_for(forge.settings, baseline)
+                opponent = client_for(forge.settings, baseline, lora=forge.lora_server())
             except ForgeError as exc:
                 raise InferenceError(f"The production model {label(baseline)} cannot be served ({exc}); no verdict "
                                      "was recorded, because a candidate is never passed without the comparison. Fix "

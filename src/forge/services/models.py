@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -14,6 +14,8 @@ from forge.domain.job_settings import shown_model
 from forge.domain.models import ModelStage, ModelVersion, Route, utcnow
 from forge.domain.usage import Call, ModelUsage, Prices, summarize
 from forge.services.domains import domain_for
+from forge.providers.lora_server import LoRAServer
+from forge.services import adapters
 from forge.storage import Storage
 from forge.storage.tables import Page
 
@@ -28,11 +30,12 @@ class RegistryChange:
     model: ModelVersion
     route: Route
     restored: ModelVersion | None = None
+    notes: list[str] = field(default_factory=list)  # what the LoRA server did: loads, scheduled unloads
 
     def public(self) -> dict[str, Any]:
         return {"model": self.model.public(), "route": self.route.public(),
                 "role": registry.role(self.route, self.model.version_id),
-                "restored": self.restored.public() if self.restored else None}
+                "restored": self.restored.public() if self.restored else None, "notes": self.notes}
 
 
 def list_models(
@@ -64,26 +67,33 @@ def promote_model(
             transition.route.sticky_by = rules.sticky_by
         return transition
 
-    return _apply(forge.storage, tenant, model, act)
+    return _apply(forge.storage, tenant, model, act, lora=forge.lora_server(), drain_s=forge.settings.lora_drain_s)
 
 
-def rollback_model(storage: Storage, tenant: str, version_id: str) -> RegistryChange:
-    """Retire the production model; the previous production model (or the teacher, if none) serves again."""
-    return _apply(storage, tenant, get_model(storage, tenant, version_id), registry.rollback)
+def rollback_model(storage: Storage, tenant: str, version_id: str, *, lora: LoRAServer | None = None,
+                   drain_s: float = 0.0) -> RegistryChange:
+    """Retire the production model; the previous production model (or the teacher, if none) serves again.
+
+    On a LoRA server the previous model's adapter is loaded first, the retired one unloaded after `drain_s`."""
+    return _apply(storage, tenant, get_model(storage, tenant, version_id), registry.rollback, lora=lora,
+                  drain_s=drain_s)
 
 
-def rollback_domain(storage: Storage, tenant: str, domain: str) -> RegistryChange:
+def rollback_domain(storage: Storage, tenant: str, domain: str, *, lora: LoRAServer | None = None,
+                    drain_s: float = 0.0) -> RegistryChange:
     """Roll back whatever is in production for `domain`."""
     route = storage.routes.get(tenant, domain)
     if not route.production_model:
         raise registry.InvalidTransition(f"No student is in production for {domain} (the teacher serves it); "
                                          "there is nothing to roll back.")
-    return rollback_model(storage, tenant, route.production_model)
+    return rollback_model(storage, tenant, route.production_model, lora=lora, drain_s=drain_s)
 
 
-def archive_model(storage: Storage, tenant: str, version_id: str) -> RegistryChange:
+def archive_model(storage: Storage, tenant: str, version_id: str, *, lora: LoRAServer | None = None,
+                  drain_s: float = 0.0) -> RegistryChange:
     """Retire a model that is not in production: it stops being the canary or a rollback target."""
-    return _apply(storage, tenant, get_model(storage, tenant, version_id), registry.archive)
+    return _apply(storage, tenant, get_model(storage, tenant, version_id), registry.archive, lora=lora,
+                  drain_s=drain_s)
 
 
 def describe_model(storage: Storage, settings: Settings, tenant: str, version_id: str, *, days: float = 30) -> dict:
@@ -123,9 +133,15 @@ def domain_usage(
 
 def _apply(
     storage: Storage, tenant: str, model: ModelVersion,
-    action: Callable[[Route, ModelVersion], registry.Transition],
+    action: Callable[[Route, ModelVersion], registry.Transition], *, lora: LoRAServer | None = None,
+    drain_s: float = 0.0,
 ) -> RegistryChange:
-    """Write the route first (it is what serves), then each touched model's stage; retried on concurrent updates."""
+    """Write the route first (it is what serves), then each touched model's stage; retried on concurrent updates.
+
+    A student the new route names is loaded on the LoRA server before the route is written (a refused load leaves
+    the route as it was); one it stops naming is unloaded after the drain."""
+    notes: list[str] = []
+    before = None
     for attempt in range(ATTEMPTS):
         route = storage.routes.get(tenant, model.domain)
         transition = action(route, model)
@@ -133,8 +149,11 @@ def _apply(
             return RegistryChange(model, route)
         if transition.route is route:
             break  # only stages change
+        arriving = adapters.serving(transition.route) - adapters.serving(route)
+        notes = adapters.load(lora, [model if v == model.version_id else storage.models.get(tenant, model.domain, v)
+                                     for v in sorted(arriving)])
         try:
-            route = storage.routes.save(transition.route)
+            before, route = route, storage.routes.save(transition.route)
             break
         except ConcurrentUpdate:
             if attempt == ATTEMPTS - 1:
@@ -143,7 +162,10 @@ def _apply(
     staged = {vid: _set_stage(storage, tenant, model.domain, vid, stage) for vid, stage in transition.stages.items()}
     restored = next((m for vid, m in staged.items() if vid != model.version_id
                      and m is not None and m.stage == ModelStage.PRODUCTION and route.production_model == vid), None)
-    return RegistryChange(staged.get(model.version_id) or model, route, restored)
+    if before is not None:
+        leaving = adapters.serving(before) - adapters.serving(route)
+        notes += adapters.retire(lora, storage, route, sorted(leaving), drain_s)
+    return RegistryChange(staged.get(model.version_id) or model, route, restored, notes)
 
 
 def _set_stage(storage: Storage, tenant: str, domain: str, version_id: str, stage: ModelStage) -> ModelVersion | None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from forge.bootstrap import Forge
 from forge.domain.models import DistillationJob, JobEvent, JobStatus, ModelStage, ModelVersion, utcnow
+from forge.services import adapters
 from forge.services import models as registry
 from forge.services.jobs import JobRef, enter, update_job, update_model
 
@@ -58,6 +59,8 @@ def promote(forge: Forge, request: PromoteRequest) -> PromoteResult:
         outcome = "canary"
         change = registry.promote_model(forge, request.tenant, model.version_id, to=ModelStage.CANDIDATE)
         route = change.route
+    if outcome in ("held", "archived"):  # evaluation loaded it and no route names it: off the LoRA server
+        adapters.release(forge.lora_server(), storage, model)
     result = PromoteResult(
         job_id=job.job_id, model_version_id=model.version_id, outcome=outcome, replaced=replaced,
         canary_percent=route.canary_percent if outcome == "canary" else None, reasons=request.reasons,

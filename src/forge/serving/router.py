@@ -20,6 +20,7 @@ from forge.domain.errors import ForgeError, ModelNotFound
 from forge.domain.models import ApiKey, ModelVersion, Route, utcnow
 from forge.domain.traces import new_trace_id
 from forge.providers.inference import ChatClient, InferenceError
+from forge.providers.lora_server import LoRAServer
 from forge.serving import streams
 from forge.serving.cache import TtlCache
 from forge.serving.errors import RouterError
@@ -69,9 +70,11 @@ class Stream:
 
 class Router:
     def __init__(self, storage: Storage, settings: Settings, domains: Iterable[str] | Callable[[str], Iterable[str]],
-                 clients: ClientFactory | None = None, clock: Callable[[], float] = time.monotonic):
+                 clients: ClientFactory | None = None, clock: Callable[[], float] = time.monotonic,
+                 lora: LoRAServer | None = None):
         self.storage = storage
         self.settings = settings
+        self.lora = lora  # LoRA students answer from it by adapter name; None: in-process with transformers
         # A tenant's domains (its own and the templates), read once per route TTL; or one fixed set for all.
         names = domains if callable(domains) else (lambda _tenant, fixed=frozenset(domains): fixed)
         self.domains: TtlCache[str, frozenset[str]] = TtlCache(lambda tenant: frozenset(names(tenant)),
@@ -276,7 +279,8 @@ class Router:
         if isinstance(model, str):
             return client_for(self.settings, model, **shared)
         # A failing student is not retried: the teacher answering at once beats a second wait.
-        return client_for(self.settings, model, timeout_s=self.settings.router_timeout_s, max_retries=0, **shared)
+        return client_for(self.settings, model, timeout_s=self.settings.router_timeout_s, max_retries=0,
+                          lora=self.lora, **shared)
 
 
 def _why(exc: BaseException, timeout_s: float) -> str:

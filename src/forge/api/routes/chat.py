@@ -27,7 +27,8 @@ router = APIRouter(prefix="/v1", tags=["router"])
 
 def install(app: FastAPI, forge: Forge, chat_router: Router | None = None) -> Router:
     """Mount the endpoints on `app` with a Router (built from `forge` unless given), closed when the app stops."""
-    gateway = chat_router or Router(forge.storage, forge.settings, lambda tenant: domains.names(forge, tenant))
+    gateway = chat_router or Router(forge.storage, forge.settings, lambda tenant: domains.names(forge, tenant),
+                                    lora=forge.lora_server())
     app.state.chat_router = gateway
     app.include_router(router)
     outer = app.router.lifespan_context

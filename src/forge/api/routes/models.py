@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import FileResponse
 
 from forge.api.auth import ForgeDep, Reader, Writer
 from forge.api.contract import problems
@@ -11,7 +13,7 @@ from forge.api.pagination import PagingDep
 from forge.api.schemas import DeployIn, Labels, ModelDetail, ModelStats, ModelView, Page, PromoteIn, RegistryChangeView
 from forge.domain.errors import InvalidInput
 from forge.domain.models import ModelStage
-from forge.services import deployments, labels, summaries
+from forge.services import deployments, exports, labels, summaries
 from forge.services import models as service
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -73,10 +75,41 @@ def promote(version_id: ModelId, key: Writer, forge: ForgeDep, body: PromoteIn |
 @router.post("/{version_id}/rollback", response_model=RegistryChangeView, responses=problems(409))
 def rollback(version_id: ModelId, key: Writer, forge: ForgeDep) -> dict[str, Any]:
     """Retire this production model; the previous production model (or the teacher) serves again."""
-    return service.rollback_model(forge.storage, key.tenant, version_id).public()
+    return service.rollback_model(forge.storage, key.tenant, version_id, lora=forge.lora_server(),
+                                  drain_s=forge.settings.lora_drain_s).public()
 
 
 @router.post("/{version_id}/archive", response_model=RegistryChangeView, responses=problems(409))
 def archive(version_id: ModelId, key: Writer, forge: ForgeDep) -> dict[str, Any]:
     """Retire a version that is not in production: it stops being the canary or a rollback target."""
-    return service.archive_model(forge.storage, key.tenant, version_id).public()
+    return service.archive_model(forge.storage, key.tenant, version_id, lora=forge.lora_server(),
+                                 drain_s=forge.settings.lora_drain_s).public()
+
+
+class ExportIn(BaseModel):
+    # A quantization is for gguf and ollama only.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"anyOf": [
+        {"not": {"required": ["quant"]}}, {"properties": {"quant": {"type": "null"}}},
+        {"properties": {"format": {"enum": ["gguf", "ollama"]}}}]})
+
+    format: Literal["peft", "merged", "gguf", "ollama"]
+    quant: Literal["f16", "q8_0", "q4_k_m", "f32"] | None = Field(None, description="gguf and ollama; default f16.")
+
+
+@router.post("/{version_id}/export", status_code=201, responses=problems(409))
+def export(version_id: ModelId, body: ExportIn, key: Writer, forge: ForgeDep) -> dict[str, Any]:
+    """Export a LoRA student on the server (once per format); download its files from `…/exports/{export}/{file}`."""
+    done = exports.export_model(forge, key.tenant, version_id, body.format, quant=body.quant)
+    shown = done.for_tenant()
+    for file in shown["files"]:
+        file["url"] = f"/api/v1/models/{done.model}/exports/{done.label}/{file['name']}"
+    return shown
+
+
+@router.get("/{version_id}/exports/{label}/{name:path}")
+def download(version_id: ModelId, key: Reader, forge: ForgeDep,
+             label: str = Path(pattern=r"^(peft|merged|(gguf|ollama)-(f16|q8_0|q4_k_m|f32))$"),
+             name: str = Path(max_length=300)) -> FileResponse:
+    """One file of an export, by its name in the export's file list."""
+    path = exports.export_file(forge, key.tenant, version_id, label, name)
+    return FileResponse(path, filename=path.name, media_type="application/octet-stream")
