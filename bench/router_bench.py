@@ -8,8 +8,9 @@ written with raw asyncio streams so the generator itself stays light. The peer, 
 same concurrency in alternating rounds, is the upstream called directly. Prints p50 and p99 of both and what the
 router adds; the target is p99 added under 10 ms at 16 clients. A second router with FORGE_ROUTER_CAPTURE=false runs
 beside it: the difference is what handing each call to the durable capture queue adds (target: p99 under 2 ms).
-Last, the capture window: how long after its answer each call's trace reached the queue (p50, p99, max), as the
-router itself timed it: the time an answered call is held only in the router's memory.
+Then the router's own CPU per call with and without capture (from /proc: unlike latency, barely moved by other
+processes on a busy machine), and the capture window: how long after its answer each call's trace reached the queue
+(p50, p99, max), as the router itself timed it: the time an answered call is held only in the router's memory.
 
     .venv/bin/python bench/router_bench.py [--clients 1,16,64] [--requests 800] [--upstream-ms 200] [--jitter-ms 100]
 """
@@ -116,6 +117,12 @@ async def closed_loop(port: int, headers: dict[str, str], model: str, clients: i
     return latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used (Linux /proc): robust to a busy machine, unlike latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def capture_window(port: int) -> dict:
     import urllib.request
 
@@ -179,10 +186,16 @@ def main() -> None:
               f"{'capture adds p50':>16} {'p99':>8}")
         for clients in (int(c) for c in args.clients.split(",")):
             runs: dict[str, list[float]] = {"direct": [], "router": [], "bare": []}
+            cpu = {"router": 0.0, "bare": 0.0}  # the router processes' own CPU seconds while they are measured
             for _ in range(ROUNDS):  # alternating short rounds share out the noise of a busy machine evenly
                 for name, (headers, port, model) in (("direct", direct), ("router", routed), ("bare", uncaptured)):
                     calls = (args.requests if clients > 1 else args.requests // 2) // ROUNDS
+                    process = {"router": router, "bare": bare}.get(name)
+                    before = cpu_seconds(process.pid) if process else 0.0
                     runs[name] += asyncio.run(closed_loop(port, headers, model, clients, calls))
+                    if process:
+                        time.sleep(0.05)  # the last captures' puts run after their answers
+                        cpu[name] += cpu_seconds(process.pid) - before
             runs = {name: sorted(values) for name, values in runs.items()}
             d50, d99 = percentile(runs["direct"], 50), percentile(runs["direct"], 99)
             r50, r99 = percentile(runs["router"], 50), percentile(runs["router"], 99)
@@ -190,11 +203,14 @@ def main() -> None:
             print(f"{clients:>7} | {d50:>8.2f}ms {d99:>6.2f}ms | {r50:>8.2f}ms {r99:>6.2f}ms | "
                   f"{r50 - d50:>7.2f}ms {r99 - d99:>6.2f}ms | {r99 / d99:.3f}x    | {b50:>12.2f}ms {b99:>6.2f}ms | "
                   f"{r50 - b50:>14.2f}ms {r99 - b99:>6.2f}ms")
-        window = capture_window(router_port)
-        print(f"{'':>7}   capture window (answer sent -> queue has the trace) of these {len(window['window_ms'])} calls: "
-              f"p50 {percentile(window['window_ms'], 50):.2f} ms, p99 {percentile(window['window_ms'], 99):.2f} ms, "
-              f"max {max(window['window_ms']):.2f} ms; held in memory {window['deferred']}, dropped "
-              f"{window['dropped']}")
+            window = capture_window(router_port)
+            per_call = {name: seconds * 1000 / len(runs[name]) for name, seconds in cpu.items()}
+            print(f"{'':>7}   router CPU per call: {per_call['router']:.3f} ms with capture, {per_call['bare']:.3f} ms "
+                  f"without: capture costs {per_call['router'] - per_call['bare']:.3f} ms of the router's CPU per call")
+            print(f"{'':>7}   capture window (answer sent -> queue has the trace) of these {len(window['window_ms'])} "
+                  f"calls: p50 {percentile(window['window_ms'], 50):.2f} ms, p99 "
+                  f"{percentile(window['window_ms'], 99):.2f} ms, max {max(window['window_ms']):.2f} ms; held in memory "
+                  f"{window['deferred']}, dropped {window['dropped']}")
     finally:
         for process in (router, bare, upstream):
             process.send_signal(signal.SIGINT)
