@@ -278,3 +278,17 @@ def test_the_nightly_run_covers_every_enabled_domain_of_every_tenant_each_by_its
     assert asyncio.run(runs.nightly(forge, engine, [tenant], moment)) == []  # the fire is a singleton per day
     job = forge.storage.jobs.get(tenant, started[0])
     assert (job.trigger, job.domain_version) == ("nightly", 1)
+
+
+def test_forge_eval_scores_a_model_on_the_eval_set_and_prints_the_tasks_measures(carved, forge_cli, monkeypatch,
+                                                                                  upstream):
+    monkeypatch.setenv("FORGE_TEACHER_BASE_URL", upstream[1])
+    monkeypatch.setenv("FORGE_TEACHER_API_KEY", API_KEY)
+    code, out, err = forge_cli("eval", "--model", "gold", "--domain", "support", "--no-baseline")
+    assert code == 0, err
+    assert "gold on support: 0 benchmark tasks, 30 eval set v1" in out
+    assert "exact_match 1.000  macro_f1 1.000" in out and "gap to the teacher: +0.0 points per example over 30" in out
+    assert "Decision: PASS" in out
+    shown = json.loads(forge_cli("eval", "--model", "junk", "--domain", "support", "--no-baseline", "--json")[1])
+    assert shown["decision"] == "fail" and len(shown["items"]) == 30
+    assert shown["items"][0]["failed"] == ["no label found"]

@@ -40,7 +40,8 @@ def eval_(
                                         dataset_id=dataset, limits=limits)
     if as_json:
         out.print_json(json.dumps({**evaluation.result.model_dump(mode="json"),
-                                   "tasks": [s.model_dump(mode="json") for s in evaluation.task_scores]}))
+                                   "tasks": [s.model_dump(mode="json") for s in evaluation.task_scores],
+                                   "items": evaluation.items()}))
         return
     _print(evaluation)
 
@@ -49,8 +50,9 @@ def _print(evaluation: service.Evaluation) -> None:
     result, metrics, theirs = evaluation.result, evaluation.result.metrics, evaluation.result.baseline_metrics
     assert metrics is not None  # evaluate_model always measures the candidate
     against = f" vs {result.baseline}" if theirs else ""
+    held = f"eval set v{result.eval_set_version}" if result.eval_set_version else "held-out traces"
     out.print(f"{result.model} on {result.domain}{against}: {metrics.benchmark_tasks} benchmark tasks, "
-              f"{metrics.validation_examples} held-out traces", markup=False)
+              f"{metrics.validation_examples} {held}", markup=False)
     out.print(f"  {'category':<22}{'score':>8}" + (f"{'baseline':>10}" if theirs else ""), markup=False)
     for category, score in metrics.categories.items():
         other = f"{theirs.categories.get(category, 0):>10.1f}" if theirs else ""
@@ -60,11 +62,21 @@ def _print(evaluation: service.Evaluation) -> None:
     out.print("  " + "  ".join(f"{k} {v:.1f}" for k, v in metrics.components.items()), markup=False)
     if metrics.teacher_similarity is not None:
         out.print(f"  similarity to the teacher (chrF) {metrics.teacher_similarity:.1f}", markup=False)
+    if metrics.task_metrics:
+        out.print("  " + "  ".join(f"{k} {v:.3f}" for k, v in metrics.task_metrics.items()), markup=False)
+    for name, diff in result.comparisons.items():
+        what = "vs production" if name == "production" else "gap to the teacher"
+        out.print(f"  {what}: {diff.mean:+.1f} points per example over {diff.n} ({diff.confidence:.0%}: "
+                  f"{diff.lower:+.1f} to {diff.upper:+.1f})", markup=False)
     if result.judge is not None:
         j = result.judge
         rate = "-" if j.win_rate is None else f"{j.win_rate:.0%}"
         out.print(f"  judge vs {j.opponent}: {j.wins} wins, {j.losses} losses, {j.ties} ties, {j.invalid} undecided "
                   f"(win rate {rate})", markup=False)
+        agreed = j.agreement.rate if j.agreement else None
+        out.print(f"  judge {j.model} ({j.prompt_version}): " + (f"agrees with people on {agreed:.0%} of "
+                  f"{j.agreement.decided}" if agreed is not None else "no alignment set (no labelled traces)"),
+                  markup=False)
     weakest = sorted(evaluation.task_scores, key=lambda s: s.total)[:3]
     for score in weakest:
         if score.failed:
