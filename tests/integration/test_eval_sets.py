@@ -292,3 +292,15 @@ def test_forge_eval_scores_a_model_on_the_eval_set_and_prints_the_tasks_measures
     shown = json.loads(forge_cli("eval", "--model", "junk", "--domain", "support", "--no-baseline", "--json")[1])
     assert shown["decision"] == "fail" and len(shown["items"]) == 30
     assert shown["items"][0]["failed"] == ["no label found"]
+
+
+def test_a_run_keeps_to_the_domain_version_it_started_with_even_a_templates(forge, tenant):
+    engine = Engine()
+    on_template, _ = asyncio.run(runs.trigger(forge, engine, tenant=tenant, domain="legal", by_operator=True))
+    domains.edit(forge, tenant, "legal", settings={"gates.min_score": 90})  # the tenant's own legal now
+    mine, _ = asyncio.run(runs.trigger(forge, engine, tenant=tenant, domain="legal", by_operator=True))
+    domains.edit(forge, tenant, "legal", settings={"gates.min_score": 95})
+    assert (on_template.domain_version, mine.domain_version) == (0, 2)
+    assert domains.domain_for(forge, tenant, "legal", on_template.domain_version).gates.min_score == 60
+    assert domains.domain_for(forge, tenant, "legal", mine.domain_version).gates.min_score == 90
+    assert domains.domain_for(forge, tenant, "legal").gates.min_score == 95

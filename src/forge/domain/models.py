@@ -102,7 +102,7 @@ class DistillationJob(Labelled):
     tenant: str
     domain: str
     start: JobStart = "gather"  # gather: from golden traces; upload: from a dataset someone uploaded (`dataset_id`)
-    domain_version: int | None = None  # the tenant's domain version the run uses; None: the packaged template
+    domain_version: int | None = None  # the tenant's domain version the run uses; 0: the packaged template
     status: JobStatus = JobStatus.COLLECTING
     trigger: str = "manual"
     provider: str | None = None

@@ -19,6 +19,7 @@ from forge.evaluation.benchmarks import template_benchmark
 from forge.services.jobs import read_modify_write
 
 UNFINISHED = [s for s in JobStatus if not s.finished]
+TEMPLATE = 0  # the version a job records when it runs on a packaged template: it keeps to the template
 TRAFFIC_DAYS = 7  # router calls this recent mean a domain serves traffic
 MAX_BENCHMARK_TASKS = 5000
 
@@ -38,7 +39,10 @@ class Resolved:
 
 
 def resolve(forge: Forge, tenant: str, name: str, version: int | None = None) -> Resolved:
-    """The tenant's own domain (at `version`, when given), else the packaged template; DomainNotFound if neither."""
+    """The tenant's own domain (at `version`, when given), else the packaged template; DomainNotFound if neither.
+    `version` TEMPLATE (0) is the template even if the tenant has made its own domain of that name since."""
+    if version == TEMPLATE and name in forge.domains:
+        return Resolved(forge.domains[name], None)
     record = forge.storage.domains.get(tenant, name)
     if record is not None and not record.deleted:
         if version is not None and version != record.version:

@@ -110,7 +110,8 @@ async def trigger(
     provider = provider or forge.settings.provider.value
     check_request(forge, provider, settings, by_operator=by_operator)
     job = DistillationJob(job_id=job_id or new_id(), tenant=tenant, domain=domain, trigger=trigger_kind,
-                          provider=provider, settings=settings, domain_version=found.version, **(labels or {}))
+                          provider=provider, settings=settings, **(labels or {}),
+                          domain_version=domains.TEMPLATE if found.version is None else found.version)
     if dataset is not None:
         from_dataset(forge, job, dataset)
     try:
