@@ -105,6 +105,12 @@ CROSS_TENANT = {
     "model promote": ("POST", "/api/v1/models/{model_id}/promote", {"stage": "production"}),
     "model rollback": ("POST", "/api/v1/models/{model_id}/rollback", None),
     "model archive": ("POST", "/api/v1/models/{model_id}/archive", None),
+    "dataset update": ("PUT", "/api/v1/datasets/{dataset_id}", {"name": "mine now"}),
+    "job update": ("PUT", "/api/v1/forge/jobs/{job_id}", {"tags": ["mine"]}),
+    "job from dataset": ("POST", "/api/v1/forge/jobs", {"datasetId": "{dataset_id}"}),
+    "model update": ("PUT", "/api/v1/models/{model_id}", {"description": "mine now"}),
+    "model delete": ("DELETE", "/api/v1/models/{model_id}", None),
+    "model deploy": ("POST", "/api/v1/models/{model_id}/deploy", {"domain": "legal"}),
 }
 
 
@@ -162,10 +168,12 @@ def test_another_tenant_cannot_revoke_a_tenants_key_from_the_cli(world, forge_cl
 BAD = ["x", "01nosuchjob", "..%5C..%5Calice%5Cx", "a" * 300]
 ID_PATHS = {
     "job_id": ["GET /api/v1/forge/jobs/{}", "GET /api/v1/forge/jobs/{}/events", "POST /api/v1/forge/jobs/{}/cancel",
-               "POST /api/v1/forge/jobs/{}/sync"],
-    "dataset_id": ["GET /api/v1/datasets/{}", "POST /api/v1/datasets/{}/validate", "DELETE /api/v1/datasets/{}"],
+               "POST /api/v1/forge/jobs/{}/sync", "PUT /api/v1/forge/jobs/{}"],
+    "dataset_id": ["GET /api/v1/datasets/{}", "POST /api/v1/datasets/{}/validate", "DELETE /api/v1/datasets/{}",
+                   "PUT /api/v1/datasets/{}"],
     "version_id": ["GET /api/v1/models/{}", "POST /api/v1/models/{}/promote", "POST /api/v1/models/{}/rollback",
-                   "POST /api/v1/models/{}/archive"],
+                   "POST /api/v1/models/{}/archive", "PUT /api/v1/models/{}", "DELETE /api/v1/models/{}",
+                   "POST /api/v1/models/{}/deploy"],
     "trace_id": ["PATCH /api/v1/traces/{}/feedback"],
 }
 

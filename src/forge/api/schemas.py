@@ -25,7 +25,8 @@ PROVIDERS = ("local", "azure-openai", "openai", "azureml")  # config.Provider's 
 Provider = Literal["local", "azure-openai", "openai", "azureml"]
 CURSOR_PATTERN = r"^(?:[0-9a-f]{2}){0,1024}$"  # storage.tables.CURSOR_PATTERN; a test keeps them equal
 T = TypeVar("T")
-_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+                      r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
 
 
 def _rfc3339(value: Any) -> Any:
@@ -393,7 +394,7 @@ class Estimate(View):
     prices_as_of: str
 
 
-__all__ = ["CostEstimate", "DatasetBuilt", "DatasetDetail", "DatasetStats", "DatasetView", "DeployIn", "Estimate", "EstimateIn",
-           "FeedbackIn", "FromTraces", "JobAccepted", "JobEventView", "JobIn", "JobView", "Labels", "ModelDetail",
-           "ModelStats", "ModelView", "Page", "PromoteIn", "RegistryChangeView", "RouteView", "TraceBatch",
-           "TraceView", "TracesImported", "TriggerIn"]
+__all__ = ["CostEstimate", "DatasetBuilt", "DatasetDetail", "DatasetStats", "DatasetView", "DeployIn", "Estimate",
+           "EstimateIn", "FeedbackIn", "FromTraces", "JobAccepted", "JobEventView", "JobIn", "JobView", "Labels",
+           "ModelDetail", "ModelStats", "ModelView", "Page", "PromoteIn", "RegistryChangeView", "RouteView",
+           "TraceBatch", "TraceView", "TracesImported", "TriggerIn"]

@@ -55,9 +55,10 @@ class Hyperparameters(_Strict):
     kind: ClassVar[str] = "hyperparameter"
 
     # The bounds sit on the number itself: on the union they would be applied to "auto" too (a TypeError).
-    n_epochs: Annotated[int, Field(ge=1, le=1000), INTEGRAL] | Auto | None = Field(None, description="Passes over the "
-                                                                                           "training set.")
-    batch_size: Annotated[int, Field(ge=1, le=1024), INTEGRAL] | Auto | None = Field(None, description="Examples per step.")
+    n_epochs: Annotated[int, Field(ge=1, le=1000), INTEGRAL] | Auto | None = Field(
+        None, description="Passes over the training set.")
+    batch_size: Annotated[int, Field(ge=1, le=1024), INTEGRAL] | Auto | None = Field(
+        None, description="Examples per step.")
     learning_rate_multiplier: Annotated[float, Field(gt=0, le=100)] | Auto | None = Field(
         None, description="Scales the provider's learning rate.")
     learning_rate: float | None = Field(None, gt=0, le=1, description="LoRA: the learning rate itself.")
@@ -66,19 +67,24 @@ class Hyperparameters(_Strict):
     lora_dropout: float | None = Field(None, ge=0, lt=1, description="Dropout on the LoRA layers.")
     target_modules: Literal["all-linear"] | list[ModuleName] | None = Field(
         None, max_length=64, description="Module names to adapt (q_proj, v_proj…), or all-linear.")
-    max_seq_length: Annotated[int, Field(ge=8, le=131_072), INTEGRAL] | None = Field(None, description="Tokens per example or packed row.")
+    max_seq_length: Annotated[int, Field(ge=8, le=131_072), INTEGRAL] | None = Field(
+        None, description="Tokens per example or packed row.")
     packing: bool | None = Field(None, description="Pack several examples into one row.")
     gradient_accumulation_steps: Annotated[int, Field(ge=1, le=1024), INTEGRAL] | None = Field(None)
-    max_steps: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(None, description="Stop after this many optimizer steps.")
+    max_steps: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(
+        None, description="Stop after this many optimizer steps.")
     warmup_ratio: float | None = Field(None, ge=0, lt=1)
     weight_decay: float | None = Field(None, ge=0, le=10)
-    eval_every: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(None, description="Steps between validation passes.")
-    save_every: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(None, description="Steps between checkpoints.")
+    eval_every: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(
+        None, description="Steps between validation passes.")
+    save_every: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(
+        None, description="Steps between checkpoints.")
     early_stopping_patience: Annotated[int, Field(ge=1, le=1000), INTEGRAL] | None = Field(None)
     gradient_checkpointing: bool | None = None
     quantization: Literal["none", "4bit"] | None = Field(None, description="4bit = QLoRA (CUDA only).")
     merge: bool | None = Field(None, description="Also write merged weights.")
-    threads: Annotated[int, Field(ge=1, le=256), INTEGRAL] | None = Field(None, description="CPU threads for the trainer.")
+    threads: Annotated[int, Field(ge=1, le=256), INTEGRAL] | None = Field(
+        None, description="CPU threads for the trainer.")
 
     @model_validator(mode="after")
     def _module_names(self) -> "Hyperparameters":
@@ -103,11 +109,13 @@ class JobSettings(_Strict):
         description="Student base model: a hosted model name or a Hugging Face hub id (org/name); "
                     "FORGE_STUDENT_BASE_MODEL by default. Local folders are the operator's (see local_folder_allowed).")
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1), INTEGRAL] = Field(42, description="Seeds the split and the trainer.")
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1), INTEGRAL] = Field(
+        42, description="Seeds the split and the trainer.")
     trigger_threshold: Annotated[int, Field(ge=0, le=10_000_000), INTEGRAL] | None = Field(None,
                                           description="New golden traces needed; FORGE_TRIGGER_THRESHOLD by default.")
     valid_share: float = Field(0.1, ge=0, le=0.5, description="Share of examples held out for validation.")
-    max_examples: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(None, description="Newest examples kept at most.")
+    max_examples: Annotated[int, Field(ge=1, le=10_000_000), INTEGRAL] | None = Field(
+        None, description="Newest examples kept at most.")
     poll_interval_s: float = Field(60.0, ge=0.1, le=3600, description="Seconds between training status polls.")
     max_training_s: float = Field(24 * 3600.0, gt=0, le=7 * 24 * 3600,
                                   description="Training time after which the run is cancelled and FAILED.")

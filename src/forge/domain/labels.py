@@ -1,4 +1,4 @@
-"""What a person calls a job, dataset or model: a name, a description and tags (`PUT` on the resource, `forge … update`).
+"""What a person calls a job, dataset or model: a name, a description and tags (`PUT` on it, `forge … update`).
 
 Labels are for people and their tooling; no stage reads them. A field left out of an update stays as it was; `null`
 clears a name or description, `[]` clears the tags.

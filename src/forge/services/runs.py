@@ -101,9 +101,9 @@ async def trigger(
     model folder and any provider; API callers may not. With `dataset_id` the run trains on that dataset: it starts
     at upload (no gather, no curate), in the dataset's domain unless `domain` names another. `labels`: the job's
     name, description and tags."""
+    dataset = datasets.get(forge, tenant, dataset_id) if dataset_id is not None else None  # 404 before anything
     if engine is None:
         raise EngineUnavailable("No orchestration engine is attached: run `forge serve` or `forge worker`.")
-    dataset = datasets.get(forge, tenant, dataset_id) if dataset_id is not None else None  # 404 before anything
     domain = domain or (dataset.domain if dataset else forge.settings.domain)
     found = domains.usable(forge, tenant, domain)  # DomainNotFound (404), DomainDisabled
     settings = settings or JobSettings()

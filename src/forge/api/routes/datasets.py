@@ -22,14 +22,14 @@ router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 _CONTENT_TYPES = {"application/x-ndjson": "jsonl", "application/jsonl": "jsonl", "application/jsonlines": "jsonl",
                   "text/csv": "csv", "application/json": "json"}
 Format = Literal["jsonl", "csv", "json"]
-_LINES = {"type": "string", "format": "binary", "description": "OpenAI chat fine-tuning JSONL: one `{\"messages\": [...]}` a line (or "
-                                           "`{prompt, response}`)."}
+_LINES = {"type": "string", "format": "binary",
+          "description": "OpenAI chat fine-tuning JSONL: one `{\"messages\": [...]}` a line (or `{prompt, response}`)."}
 # The body of an upload (and of a check): a file in one of these types; `?format=` says which when the type cannot.
 FILE_BODY: dict[str, Any] = {"requestBody": {"required": True, "description": "The examples, as a file.", "content": {
     "application/x-ndjson": {"schema": _LINES}, "application/jsonl": {"schema": _LINES},
     "application/jsonlines": {"schema": _LINES},
-    "text/csv": {"schema": {"type": "string", "format": "binary", "description": "A header row naming prompt and response (system and "
-                                                             "score optional), then one example a row."}},
+    "text/csv": {"schema": {"type": "string", "format": "binary", "description": "A header row naming prompt and "
+                            "response (system and score optional), then one example a row."}},
     "application/json": {"schema": {"type": "array", "items": {},
                                     "description": "An array of examples (chat or prompt/response); each is checked "
                                                    "on its own, so an item of any shape is taken and reported."}},

@@ -62,7 +62,8 @@ class SettingsIn(BaseModel):
 EXPORTED = {200: {"description": "The domain file: TOML, or JSON with `format=json`.",
                   "content": {"application/toml": {"schema": {"type": "string"}},
                               "application/json": {"schema": {"type": "object"}}}}}
-_TASKS = {"type": "string", "format": "binary", "description": "Benchmark tasks, one JSON task a line (docs/domains.md)."}
+_TASKS = {"type": "string", "format": "binary",
+          "description": "Benchmark tasks, one JSON task a line (docs/domains.md)."}
 BENCHMARK_BODY = {"requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": _TASKS},
                                                                 "application/jsonl": {"schema": _TASKS},
                                                                 "text/plain": {"schema": _TASKS}}}}

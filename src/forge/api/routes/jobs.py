@@ -44,7 +44,8 @@ async def create_job(body: JobIn, request: Request, key: Writer, forge: ForgeDep
     return _accepted(request, job, started)
 
 
-@router.post("/trigger", status_code=202, response_model=JobAccepted, responses={202: ACCEPTED, **problems(403, 404, 503)})
+@router.post("/trigger", status_code=202, response_model=JobAccepted,
+             responses={202: ACCEPTED, **problems(403, 404, 503)})
 async def trigger_job(body: TriggerIn, request: Request, key: Writer, forge: ForgeDep, engine: EngineDep) -> Any:
     """Distil the domain's new golden traces: gather → curate → upload → train → evaluate → promote."""
     job, started = await runs.trigger(forge, engine, tenant=key.tenant, domain=body.domain or forge.settings.domain,
