@@ -71,10 +71,10 @@ async def chat_completions(request: Request) -> Response:
             return StreamingResponse(stream.chunks, media_type="text/event-stream",
                                      headers={**stream.headers, "cache-control": "no-cache"})
         answer = await gateway.complete(key.tenant, body, request.headers)
-        return Response(json.dumps(answer.body, ensure_ascii=False), media_type="application/json",
-                        headers=answer.headers, background=BackgroundTask(_captured, answer.capture))
         # The trace goes to the capture queue once the answer is sent, within this request's lifetime: the caller
         # does not wait for it, and the server (uvicorn, the Functions worker) finishes it before shutting down.
+        return Response(json.dumps(answer.body, ensure_ascii=False), media_type="application/json",
+                        headers=answer.headers, background=BackgroundTask(_captured, answer.capture))
     except RouterError as exc:
         return exc.response()
     except TooManyRequests as exc:
@@ -103,11 +103,11 @@ async def _authenticate(request: Request, gateway: Router, scope: str = "write")
         return await gateway.authenticate(presented_key(request), scope=scope)
 
 
-def _too_many(exc: TooManyRequests) -> Response:
-    response = RouterError(429, str(exc), code="rate_limit_exceeded").response()
-    response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
 async def _captured(capture: Any) -> None:
     await capture
 
 
+def _too_many(exc: TooManyRequests) -> Response:
+    response = RouterError(429, str(exc), code="rate_limit_exceeded").response()
+    response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
     return response
