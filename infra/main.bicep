@@ -238,8 +238,11 @@ module api './app/api.bicep' = {
       // Router calls reach the trace table through the capture queue (the capture_traces function drains it).
       FORGE_ROUTER_CAPTURE: 'true'
       FORGE_ROUTER_TRACE_QUEUE: '10000'
-      // No activity runs past this; host.json's functionTimeout (10 min) is the hard stop above it.
+      // The reconciler's stage deadlines (6 budgets without progress); host.json's functionTimeout (10 min) stops
+      // an activity that overruns.
       FORGE_ACTIVITY_BUDGET_S: '300'
+      // A training provider answering 5xx/429 is waited out on durable timers for up to an hour, then the job fails.
+      FORGE_PROVIDER_OUTAGE_S: '3600'
       // Curation fans out: one activity per trace shard, 8 at a time, each well within the activity budget.
       FORGE_CURATE_FANOUT: '8'
       // Finished jobs are published as CloudEvents to this topic, with the app's identity.
