@@ -36,6 +36,24 @@ def test_the_demo_distils_a_tiny_student_that_beats_its_base_is_promoted_and_ans
         assert "decision pass" in out and "8. Promotion: production" in out
         answer = out.split("9. The router")[1]
         assert "def reverse(x)" in answer and "[::-1]" in answer
+        # The student was loaded into the embedded llama.cpp LoRA server when promoted, and answered from it.
+        assert "LoRA server: llama.cpp, embedded" in out
+        promoted = re.search(r"8\. Promotion: production — (\S+) now serves forge:demo \(adapter (\S+) loaded on the "
+                             r"llama\.cpp LoRA server\)", out)
+        assert promoted, out
+        version, adapter = promoted.groups()
+        assert f"answered by {version} on llama.cpp (as adapter {adapter})" in out
+        # Its GGUF export loads in llama.cpp and answers the router's question as the student did.
+        exported = forge(env, "export", version, "--format", "gguf", "--tenant", "demo",
+                         "--out", str(tmp_path / "gguf"))
+        assert "vLLM: vllm serve" in exported and "--lora-modules" in exported
+        merged = next(p for p in (tmp_path / "gguf").glob("*-f16.gguf") if "-adapter-" not in p.name)
+        assert "def reverse(x)" in gguf_answer(merged, out)
+        # Rollback routes back to the teacher, then unloads the adapter once the drain is over.
+        rolled = forge({**env, "FORGE_LORA_DRAIN_S": "1"}, "models", "rollback", "--domain", "demo", "--tenant", "demo")
+        assert "the teacher in production" in rolled
+        assert f"{version}'s adapter unloads from the llama.cpp LoRA server after a 1 s drain" in rolled
+        assert adapter not in forge(env, "lora", "status")
         status = subprocess.run([str(FORGE), "status", "--tenant", "demo"], env=env, capture_output=True, text=True,
                                 timeout=120)
         assert re.search(r"demo\s+traces\s+\d+\s+golden\s+\d+\s+serving \S+", status.stdout)
@@ -47,23 +65,6 @@ def test_the_demo_distils_a_tiny_student_that_beats_its_base_is_promoted_and_ans
         assert '"status": "COMPLETED"' in shown and '"settings"' in shown
         # The public view of a finished local job names no path on this machine (run folders, adapters, the base).
         assert str(tmp_path) not in shown and '"prepared"' not in shown and '"eventCursor"' not in shown
-
-        # The student was loaded into the embedded llama.cpp LoRA server when promoted, and answered from it.
-        assert "LoRA server: llama.cpp, embedded" in out
-        promoted = re.search(r"8\. Promotion: production — (\S+) now serves forge:demo \(adapter (\S+) loaded on the "
-                             r"llama\.cpp LoRA server\)", out)
-        assert promoted, out
-        version, adapter = promoted.groups()
-        assert f"answered by {version} on llama.cpp (as adapter {adapter})" in out
-        # Its GGUF export loads in llama.cpp and answers the router's question as the student did.
-        exported = forge(env, "export", version, "--format", "gguf", "--tenant", "demo", "--out", str(tmp_path / "gguf"))
-        assert "vLLM: vllm serve" in exported and "--lora-modules" in exported
-        assert "def reverse(x)" in gguf_answer(next((tmp_path / "gguf").glob("*-f16.gguf")), out)
-        # Rollback routes back to the teacher, then unloads the adapter once the drain is over.
-        rolled = forge({**env, "FORGE_LORA_DRAIN_S": "1"}, "models", "rollback", "--domain", "demo", "--tenant", "demo")
-        assert "the teacher in production" in rolled
-        assert f"{version}'s adapter unloads from the llama.cpp LoRA server after a 1 s drain" in rolled
-        assert adapter not in forge(env, "lora", "status")
     finally:
         subprocess.run([str(FORGE), "lora", "stop"], env=env, capture_output=True, timeout=60)
         subprocess.run([str(FORGE), "storage", "stop"], env=env, capture_output=True, timeout=60)

@@ -15,6 +15,7 @@ import asyncio
 import hmac
 import json
 import os
+import threading
 import time
 from http import HTTPStatus
 from pathlib import Path
@@ -173,8 +174,24 @@ class Run:
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.failure: str | None = None
         self.completion_tokens = 0
-        loop = asyncio.get_running_loop()
-        generation.emit = lambda kind, value: loop.call_soon_threadsafe(self.queue.put_nowait, (kind, value))
+        self._loop = asyncio.get_running_loop()
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, Any]] = []
+        generation.emit = self._emit
+
+    def _emit(self, kind: str, value: Any) -> None:
+        """Called on the engine thread: pieces wait in a list, and the event loop is woken once for all of them."""
+        with self._lock:
+            self._pending.append((kind, value))
+            if len(self._pending) > 1:
+                return  # a wake-up is already on its way
+        self._loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for item in pending:
+            self.queue.put_nowait(item)
 
     def start(self) -> None:
         self.engine.submit(self.generation)

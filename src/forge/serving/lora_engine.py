@@ -68,7 +68,10 @@ class Engine:
             raise EngineError(f"llama.cpp could not load {model_path}: {self._last_error()}")
         self.vocab = C.llama_model_get_vocab(self.model)
         self.n_vocab = C.llama_vocab_n_tokens(self.vocab)
-        # SentencePiece byte tokens (<0xE2>…): a run of them is text only as a whole, as transformers decodes it.
+        # Looked up per generated token, so read once: each token's text, the end-of-generation tokens, and the
+        # SentencePiece byte tokens (<0xE2>…), whose runs are text only as a whole, as transformers decodes them.
+        self.pieces = [self._piece(t, special=False) for t in range(self.n_vocab)]
+        self.eog = frozenset(t for t in range(self.n_vocab) if C.llama_vocab_is_eog(self.vocab, t))
         self.byte_tokens = frozenset(t for t in range(self.n_vocab)
                                      if C.llama_vocab_get_attr(self.vocab, t) & C.LLAMA_TOKEN_ATTR_BYTE)
         self.slots = slots
@@ -77,7 +80,10 @@ class Engine:
         cparams.n_ctx = self.context * slots
         cparams.n_seq_max = slots
         cparams.n_batch = cparams.n_ubatch = min(512, cparams.n_ctx)
-        cparams.n_threads = cparams.n_threads_batch = threads or max(1, os.cpu_count() or 1)
+        # Half the logical CPUs (the physical cores, usually): ggml's threads wait for each other every op, so one
+        # more thread than the cores free costs far more than it adds (2 threads on a busy 2-core machine: 12 tokens/s
+        # against 758 with 1, measured on a 4M-parameter student; docs/decisions.md, issue 17).
+        cparams.n_threads = cparams.n_threads_batch = threads or max(1, (os.cpu_count() or 2) // 2)
         cparams.kv_unified = True  # any one request may use up to `context` cells of the shared cache
         if exact_cache:  # f32 keys and values: a float32 student answers as it does with transformers, batched or not
             cparams.type_k = cparams.type_v = C.GGML_TYPE_F32
@@ -219,8 +225,12 @@ class Engine:
             for generation in groups[adapter]:
                 self._finish(generation, error=f"llama.cpp could not decode: {self._last_error() or 'no KV space'}")
             return
-        for generation, index in outputs:
-            self._next_token(generation, index)
+        if outputs:  # the output rows come in batch order: one argmax over all of them
+            logits = np.ctypeslib.as_array(self.C.llama_get_logits(self.ctx), shape=(len(outputs), self.n_vocab))
+            greedy = logits.argmax(axis=1)
+            for row, (generation, _) in enumerate(outputs):
+                token = int(greedy[row]) if generation._rng is None else _sample(logits[row], generation)
+                self._next_token(generation, token)
         for generation in [g for g in self._running if g.cancelled]:
             self._finish(generation)
 
@@ -233,15 +243,12 @@ class Engine:
         batch.logits[n] = logits
         return n + 1
 
-    def _next_token(self, generation: Generation, index: int) -> None:
-        pointer = self.C.llama_get_logits_ith(self.ctx, index)
-        logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
-        token = int(np.argmax(logits)) if generation._rng is None else _sample(logits, generation)
-        if self.C.llama_vocab_is_eog(self.vocab, token):
+    def _next_token(self, generation: Generation, token: int) -> None:
+        if token in self.eog:
             self._finish(generation, reason="stop")
             return
         generation.generated.append(token)
-        piece = self._piece(token, special=False)
+        piece = self.pieces[token]
         if token in self.byte_tokens:
             generation._bytes += piece
             text = ""
