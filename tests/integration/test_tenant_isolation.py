@@ -111,6 +111,7 @@ CROSS_TENANT = {
     "model update": ("PUT", "/api/v1/models/{model_id}", {"description": "mine now"}),
     "model delete": ("DELETE", "/api/v1/models/{model_id}", None),
     "model deploy": ("POST", "/api/v1/models/{model_id}/deploy", {"domain": "legal"}),
+    "model export": ("POST", "/api/v1/models/{model_id}/export", {"format": "peft"}),
 }
 
 
@@ -173,7 +174,8 @@ ID_PATHS = {
                    "PUT /api/v1/datasets/{}"],
     "version_id": ["GET /api/v1/models/{}", "POST /api/v1/models/{}/promote", "POST /api/v1/models/{}/rollback",
                    "POST /api/v1/models/{}/archive", "PUT /api/v1/models/{}", "DELETE /api/v1/models/{}",
-                   "POST /api/v1/models/{}/deploy"],
+                   "POST /api/v1/models/{}/deploy", "POST /api/v1/models/{}/export",
+                   "GET /api/v1/models/{}/exports/peft/adapter/adapter_config.json"],
     "trace_id": ["PATCH /api/v1/traces/{}/feedback"],
 }
 
