@@ -1,9 +1,9 @@
 """End to end at scale (issue 19): traces imported into the sharded trace table on a local Azurite, curated from
 there on W workers (the shards mapped in parallel, merged in time order, reduced), stored as a dataset version.
 
-Prints, per phase (import, curation with its map and reduce, storing), wall seconds, this process's CPU and its
-workers' CPU, Azurite's CPU (the Node process serving every read and write: what bounds the phases that wait on
-storage), and the peak RSS of this process and of its largest worker.
+Prints, per phase (import; curation: the shards mapped by the workers, the reduce and the stored dataset here), wall
+seconds, this process's CPU and its workers' CPU, Azurite's CPU (the Node process serving every read and write: what
+bounds the phases that wait on storage), and the peak RSS of this process.
 
     .venv/bin/python bench/scale_bench.py [--traces 100000] [--workers 2]
 """
@@ -100,9 +100,8 @@ def main() -> None:
             total = time.perf_counter() - started
             print(f"  imported {summary.imported:,}, dataset {result.dataset_id} v{result.version}: {result.train:,} "
                   f"train, {result.valid:,} valid, {sum(result.dropped.values()):,} dropped", flush=True)
-            print(f"  end to end {total:,.0f} s wall; peak RSS here "
-                  f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, largest reaped child "
-                  f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB", flush=True)
+            print(f"  end to end {total:,.0f} s wall; peak RSS of this process (import, reduce) "
+                  f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB", flush=True)
         finally:
             stop_pid(azurite.pid)
 

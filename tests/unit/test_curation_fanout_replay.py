@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tests.unit.test_orchestrator_replay import (CALL_RETRY, ORCHESTRATOR_STARTED, TASK_COMPLETED, TASK_FAILED,
-                                                 TASK_SCHEDULED, WAIT_EVENT, History, last_actions)
+from tests.unit.test_orchestrator_replay import (CALL_RETRY, ORCHESTRATOR_STARTED, TASK_COMPLETED, TASK_SCHEDULED,
+                                                 WAIT_EVENT, History, last_actions)
 
 PLAN = {"fan_out": {"shards": [0, 1, 2], "cutoff": None, "parallel": 2}}
 
@@ -17,17 +17,14 @@ def gathered_and_planned() -> History:
 
 
 def shards(history: History, results: list[tuple[str, object]]) -> History:
-    """Shard activities scheduled together, then completed (or failed) one by one."""
+    """Shard activities scheduled together, then completed one by one."""
     first = history.next_id
     for _ in results:
         history.add(TASK_SCHEDULED, history.next_id, Name="curate_shard", Version="")
         history.next_id += 1
-    for offset, (outcome, value) in enumerate(results):
+    for offset, (_, value) in enumerate(results):
         history.add(ORCHESTRATOR_STARTED)
-        if outcome == "ok":
-            history.add(TASK_COMPLETED, TaskScheduledId=first + offset, Result=json.dumps(value))
-        else:
-            history.add(TASK_FAILED, TaskScheduledId=first + offset, Reason=value, Details=value)
+        history.add(TASK_COMPLETED, TaskScheduledId=first + offset, Result=json.dumps(value))
     return history
 
 
