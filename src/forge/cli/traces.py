@@ -24,9 +24,9 @@ def import_(
     tenant: Optional[str] = typer.Option(None, help="Tenant (default: FORGE_TENANT)."),
     rejects: Optional[Path] = typer.Option(None, help="Also write every rejected line number and reason here (JSONL)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary, not each rejected line."),
-) -> None:
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted import of this file after its "
                                 "last committed batch instead of reading it from the start."),
+) -> None:
     """Import traces, streaming: bad lines are reported with their line number and skipped."""
     f = forge()
     if str(file) != "-" and not file.is_file():

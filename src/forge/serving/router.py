@@ -48,12 +48,12 @@ class Target:
     version: ModelVersion | None
     user: str | None
     conversation_id: str | None
-
     created: datetime = field(default_factory=utcnow)  # when the call began: its trace id's time
     trace_id: str = ""  # the request id, minted with the call: `{domain}.{ULID}`, the trace it becomes
 
     def __post_init__(self) -> None:
         self.trace_id = self.trace_id or new_trace_id(self.domain, self.created)
+
 
 @dataclass
 class Answer:
