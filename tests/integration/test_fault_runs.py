@@ -225,13 +225,12 @@ def test_a_provider_down_longer_than_forge_provider_outage_s_fails_the_job_sayin
 def test_storage_killed_and_restarted_mid_curation_loses_no_trace_and_builds_one_whole_dataset(
         settings, fake, receiver, tenant, tmp_path):
     target, hook = receiver
-    azurite = Restartable(tmp_path / "azurite")
+    azurite, restarts = Restartable(tmp_path / "azurite"), []
     try:
         connection = azurite.instance.connection_string
         storage = Storage.open(StorageAccount.from_connection_string(connection))
         with_traffic(storage, tenant)
         forge = wired(settings.model_copy(update={"storage_connection": connection}), storage, fake, notify_url=hook)
-        restarts: list[threading.Thread] = []
         tries: list[float] = []
 
         def restart_during_curation(name: str, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:
@@ -250,7 +249,6 @@ def test_storage_killed_and_restarted_mid_curation_loses_no_trace_and_builds_one
         with engine(forge, restart_during_curation) as (_, orchestrations):
             job = finished(storage, tenant, trigger(forge, orchestrations, tenant,
                                                     RUN.model_copy(update={"retry_first_s": 1.0})))
-        restarts[0].join()
         assert len(tries) >= 2  # the first curation failed on the missing storage; the engine's retry finished it
         assert len(list(storage.traces.scan(tenant, domain="coding"))) == TRACES  # every imported trace kept
         run_once_only(storage, fake, target, tenant, job)
@@ -260,6 +258,8 @@ def test_storage_killed_and_restarted_mid_curation_loses_no_trace_and_builds_one
         # Whole, as a run without the fault builds it: every trace an example, none twice.
         assert (dataset.counts.get("train"), dataset.counts.get("valid"), rows) == (22, 2, TRACES)
     finally:
+        for restart in restarts:  # an instance started after close() would outlive the test
+            restart.join()
         azurite.close()
 
 
