@@ -10,6 +10,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
+from forge.domain.sections import Section
+
 # OpenAI's fine-tuning hyperparameters: every provider takes these; hosted providers take only these.
 OPENAI_HYPERPARAMETERS = frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"})
 # A hosted model name (gpt-4.1-mini-2025-04-14, ft:gpt-4o-mini:org::id) or a Hugging Face hub id (org/name).
@@ -31,22 +33,11 @@ INTEGRAL = BeforeValidator(_integral)  # after any bounds in an Annotated, so th
 Int = Annotated[int, INTEGRAL]
 
 
-class _Strict(BaseModel):
-    """Unknown keys are refused with a message naming them and listing the allowed ones; values are taken as the
-    JSON types they are (no "3" for 3, no true for 1), as the published schema says."""
+class _Strict(Section):
+    """Unknown keys are refused with a message naming them and listing the allowed ones (as in a domain file);
+    values are taken as the JSON types they are (no "3" for 3, no true for 1), as the published schema says."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    kind: ClassVar[str] = "key"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(str(k) for k in data if k not in cls.model_fields)
-            if unknown:
-                raise ValueError(f"unknown {cls.kind} {', '.join(repr(k) for k in unknown)}; allowed: "
-                                 f"{', '.join(sorted(cls.model_fields))}")
-        return data
 
 
 class Hyperparameters(_Strict):

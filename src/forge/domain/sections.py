@@ -4,7 +4,7 @@ a typo never silently falls back to a default. Pure."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -13,6 +13,7 @@ MAX_PATTERN = 500  # characters; a tenant's regex runs over traces and answers, 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    kind: ClassVar[str] = "key"  # what the message calls an entry: "key", "job setting", "hyperparameter"
 
     @model_validator(mode="before")
     @classmethod
@@ -20,7 +21,7 @@ class Section(BaseModel):
         if isinstance(data, dict):
             unknown = sorted(str(k) for k in data if k not in cls.model_fields)
             if unknown:
-                raise ValueError(f"unknown key {', '.join(repr(k) for k in unknown)}; allowed: "
+                raise ValueError(f"unknown {cls.kind} {', '.join(repr(k) for k in unknown)}; allowed: "
                                  f"{', '.join(sorted(cls.model_fields))}")
         return data
 
