@@ -295,6 +295,7 @@ def test_completion_events_duplicated_and_out_of_order_advance_the_job_once_when
         assert storage.jobs.get(tenant, job_id).status == JobStatus.TRAINING  # not advanced on the event's word
         assert duplicate(deliver("d-1", done=True))
         fake.frozen = False  # the provider finishes; its events come late and out of order
+        wait_until(lambda: fake._job(job.provider_job_id)["status"] == "succeeded", 30, "the provider to finish")
         assert deliver("d-2", done=False).status_code == 200  # a stale "running": the run asks, and it is done
         job = finished(storage, tenant, job_id)
         assert deliver("d-3", done=True).status_code == 200 and duplicate(deliver("d-3", done=True))
