@@ -14,10 +14,13 @@ from tests.factories import unique_name
 
 SHOTS = Path(__file__).parents[2] / "test-output" / "browser"
 
-if chromium_path() is None:  # `make setup` installs it; a bare checkout says how
-    pytest.skip("Chromium is missing: `apt-get install -y chromium` (make setup does it as root)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: `make setup` installs it")
+# `make setup` installs both; without them these tests fail saying how, rather than passing by being skipped.
+if chromium_path() is None:
+    pytest.fail("Chromium is missing: `apt-get install -y chromium` (make setup does it as root)", pytrace=False)
+try:
+    from playwright import sync_api
+except ImportError:
+    pytest.fail("playwright is missing: `make setup` installs it (the dev extras)", pytrace=False)
 
 
 @pytest.fixture(scope="module")
