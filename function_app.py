@@ -63,6 +63,11 @@ def canary_step(payload: Any) -> dict[str, Any]:
     return run_activity(canary_loop.ACTIVITY, payload)
 
 
+@app.activity_trigger(input_name="payload", activity=canary_loop.DRIFT_ACTIVITY)
+def drift_check(payload: Any) -> dict[str, Any]:
+    return run_activity(canary_loop.DRIFT_ACTIVITY, payload)
+
+
 def _activity_function(name: str) -> Any:
     def activity(payload: Any) -> dict[str, Any]:
         return run_activity(name, payload)
@@ -121,12 +126,12 @@ def capture_traces(msg: func.QueueMessage) -> None:
 @app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
 @app.durable_client_input(client_name="client")
 async def reconcile_jobs(timer: func.TimerRequest, client: Any) -> None:
-    """Every 5 minutes: unfinished jobs whose run is missing, ended or stuck are resumed or failed with a reason,
-    and due notifications are retried (services/reconcile.py, as `forge worker` does it locally)."""
+    """Every 5 minutes: queued runs (a drift alert's) are started, unfinished jobs whose run is missing, ended or stuck
+    are resumed or failed with a reason, and due notifications are retried (services/reconcile.py, as `forge worker` does it locally)."""
     done = await reconcile(forge(), DurableFunctionsOrchestrations(client), runs.tenants(forge()),
                            datetime.now(timezone.utc))
-    log.info("reconciled: resumed %s, failed %s, %d notifications delivered", done.resumed, done.failed,
-             done.notified)
+    log.info("reconciled: started %s, resumed %s, failed %s, %d notifications delivered", done.started,
+             done.resumed, done.failed, done.notified)
     orchestrations = DurableFunctionsOrchestrations(client)
     for wanted in canary_loop.loops_wanted(forge(), runs.tenants(forge())):  # each domain's control loop, once
         await orchestrations.ensure_loop(wanted)

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     teacher_price_output: float = Field(8.00, ge=0)
     student_price_input: float = Field(0.80, ge=0)
     student_price_output: float = Field(3.20, ge=0)
+    # A LoRA-served student's cost is the server's, not per token: set it and `forge economics` shares the server's
+    # hourly cost among the domains by their LoRA-served requests each day (docs/router.md "Economics").
+    lora_cost_per_hour: float | None = Field(None, ge=0, description="USD an hour of the LoRA server; unset: LoRA "
+                                             "students cost FORGE_STUDENT_PRICE_* per token.")
     # Fine-tuning prices (issue 3): a TOML or JSON price table replacing the built-in, dated one.
     price_table: Path | None = Field(None, description="Fine-tuning price table file; unset: built-in prices.")
     notify_url: str | None = Field(None, description="POSTed a JSON summary when a job finishes.")

@@ -3,6 +3,7 @@ fake upstream whose candidate is better, equal, worse or erroring, and the contr
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -189,3 +190,54 @@ def test_a_person_pins_the_canary_through_the_api_and_a_wrong_action_is_refused(
     shown = router.get("/api/v1/canary/coding").json()
     assert shown["state"]["control"] == "pinned" and shown["latest"]["action"] == "pin"
     assert shown["policy"]["margin"] == 0.05
+
+
+def test_an_earlier_candidates_shadow_report_stays_readable_after_the_next_canary_starts(forge, tenant, router,
+                                                                                        forge_cli, monkeypatch):
+    worse = canary_of(forge, tenant, "cand-worse")
+    assert [d["action"] for d in simulate(forge, tenant, router, 4)] == ["rollback"]
+    better = canary_of(forge, tenant, "cand-better")
+    canary.step(forge, tenant, "coding", utcnow())  # the next canary is adopted: the state is about it now
+
+    now = router.get("/api/v1/canary/coding").json()
+    assert (now["candidate"], now["current"], [row["judged"] for row in now["judged"]]) == (better, True, [0])
+    earlier = router.get("/api/v1/canary/coding", params={"candidate": worse}).json()
+    assert (earlier["candidate"], earlier["current"], earlier["latest"]["action"]) == (worse, False, "rollback")
+    [shadow] = earlier["judged"]
+    assert (shadow["stage"], shadow["percent"], shadow["judged"]) == (0, 0, PER_WINDOW)
+    assert (shadow["wins"], shadow["ties"], shadow["losses"]) == (0, 0, PER_WINDOW)  # it always answers worse
+    assert shadow["winRate"]["upper"] < 0.45 and shadow["meanSimilarity"] is not None
+    assert shadow["candidate"]["requests"] == PER_WINDOW and shadow["candidate"]["p95LatencyMs"] > 0
+    assert shadow["candidate"]["costPerRequestUsd"] > 0
+    assert shadow["production"]["requests"] == PER_WINDOW and shadow["production"]["costPerRequestUsd"] > 0
+
+    unknown = router.get("/api/v1/canary/coding", params={"candidate": "01JZZZZZZZZZZZZZZZZZZZZZZZ"})
+    assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("application/problem+json")
+    assert router.get("/api/v1/canary/coding", params={"candidate": "../x"}).status_code == 422
+
+    monkeypatch.setenv("FORGE_HOME", str(forge.settings.home))
+    code, out, _ = forge_cli("canary", "report", "coding", "--candidate", worse)
+    assert code == 0 and f"candidate {worse} (earlier)" in out
+    assert re.search(rf"^  0 \(0%\) +{PER_WINDOW} +0/ *0/ *{PER_WINDOW} +0\.000 \[", out, re.MULTILINE), out
+    code, _, err = forge_cli("canary", "show", "coding", "--candidate", "not-an-id")
+    assert code == 1 and "model version id" in err
+
+
+@pytest.mark.parametrize("replayed", ["student", "teacher"])
+def test_a_tiny_cost_budget_limits_the_pairs_judged_per_window(forge, tenant, router, replayed):
+    # One replay costs exactly a cent at the replayed model's prices (the fake counts 10 prompt tokens; output is
+    # free), the other side's tokens cost nothing: 2.5 cents a window buys three pairs, at the right prices only.
+    cent, free = {"price_input": 1000.0, "price_output": 0.0}, {"price_input": 0.0, "price_output": 0.0}
+    prices = {f"{arm}_{k}": v for arm in ("student", "teacher")
+              for k, v in (cent if arm == replayed else free).items()}
+    priced = bootstrap(forge.settings.model_copy(update=prices), storage=forge.storage)
+    policy = {**POLICY, "max_shadow_cost_usd_per_window": 0.025}
+    if replayed == "student":  # shadow: the candidate replays production's answers
+        canary_of(priced, tenant, "cand-equal", policy)
+    else:  # 50%, with the teacher in production: the candidate's answers are replayed on the teacher
+        canary_of(priced, tenant, "cand-equal", {**policy, "stages": POLICY["stages"][1:]})
+        route = priced.storage.routes.get(tenant, "coding")
+        priced.storage.routes.save(route.model_copy(update={"production_model": None}))
+    decisions = simulate(priced, tenant, router, 2)
+    assert [d["action"] for d in decisions] == ["hold", "hold"]
+    assert [d["numbers"]["judged"] for d in decisions] == [3, 6]

@@ -46,7 +46,7 @@ def test_a_users_file_reads_back_from_its_export_with_multiline_prompts_and_rege
     ("[scoring]\nstructure = 0.9", "scoring: scoring weights must add up to 1 (they add up to 1.65)"),
     ("[filters]\nexclude_patterns = ['(']", "filters.exclude_patterns: regex '(' does not compile"),
     ("[task]\ntype = 'ranking'", "task.type: Input should be 'generation', 'classification'"),
-    ("colour = 'blue'", "domain: unknown key 'colour'; allowed: canary, description, eval_set, filters"),
+    ("colour = 'blue'", "domain: unknown key 'colour'; allowed: canary, description, drift, eval_set, filters"),
     ("pii_policy = 'keep'", "pii_policy: Input should be 'redact' or 'drop'"),
 ])
 def test_a_bad_field_is_refused_naming_the_field_and_what_is_allowed(text, named):

@@ -33,6 +33,8 @@ AZURE_EXEMPT = {
     "api_key_ttl_s": "the default (10 s) suits Azure too; an operator may set it (azd env / portal)",
     "price_table": "a file on the machine that runs Forge; in Azure the built-in, dated price table applies",
     "notify_url": "optional: an operator sets it (azd env / portal) when they want job notifications",
+    "lora_cost_per_hour": "optional: an operator sets it (azd env / portal) to the LoRA endpoint's hourly price; "
+                          "unset, LoRA students are priced per token like hosted ones",
     "applicationinsights_connection_string": "read as APPLICATIONINSIGHTS_CONNECTION_STRING (checked below)",
     "applicationinsights_authentication_string": "read as APPLICATIONINSIGHTS_AUTHENTICATION_STRING (checked below)",
     "teacher_api_key": "Azure OpenAI is called with the app's identity; a key would be a secret in app settings",

@@ -11,10 +11,11 @@ from forge.api.routes import datasets
 from forge.api.routes import webhooks
 from forge.api.routes import dashboard, dataset_checks, insights, session
 from forge.api.routes import domains, evaluations
-from forge.api.routes import canary
+from forge.api.routes import canary, drift
 from forge.bootstrap import Forge
 from forge.services.runs import Orchestrations
 from forge.api.routes import chat
+from forge.api.routes import economics
 
 
 def create_app(forge: Forge, orchestrations: Orchestrations | None = None) -> FastAPI:
@@ -29,8 +30,9 @@ def create_app(forge: Forge, orchestrations: Orchestrations | None = None) -> Fa
     app.state.forge = forge
     app.state.orchestrations = orchestrations
     errors.install(app)
-    for module in (health, traces, jobs, models, datasets, webhooks, domains, evaluations, canary):
+    for module in (health, traces, jobs, models, datasets, webhooks, domains, evaluations, canary, drift):
         app.include_router(module.router)
+    app.include_router(economics.router)
     for module in (session, insights, dataset_checks, dashboard):  # the dashboard at / and what only it reads
         app.include_router(module.router)
     chat.install(app, forge)  # the OpenAI-compatible router: /v1/chat/completions, /v1/models

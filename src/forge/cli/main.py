@@ -14,9 +14,11 @@ from forge.cli import datasets
 from forge.cli import eval as eval_cli
 from forge.cli import demo, domains, jobs, keys, serve, storage, traces
 from forge.cli import canary as canary_cli
+from forge.cli import drift as drift_cli
 from forge.cli import models as models_cli
 from forge.cli import export as export_cli
 from forge.cli import lora
+from forge.cli import economics as economics_cli
 from forge.cli.common import err
 from forge.client.errors import ForgeAPIError
 from forge.domain.errors import ForgeError
@@ -30,6 +32,7 @@ app.add_typer(storage.app, name="storage")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(canary_cli.app, name="canary")
+app.add_typer(drift_cli.app, name="drift")
 app.add_typer(lora.app, name="lora")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
@@ -38,6 +41,7 @@ app.command("worker")(run.worker)
 app.command("status")(run.status)
 app.command("eval")(eval_cli.eval_)
 app.command("cost")(cost.cost)
+app.command("economics")(economics_cli.economics)
 app.command("export")(export_cli.export)
 
 

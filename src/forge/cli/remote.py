@@ -15,6 +15,8 @@ import typer
 
 from forge.cli.common import out
 from forge.cli.datasets import file_format
+from forge.cli.economics import STATUS_DAYS, print_report, window
+from forge.services.economics import MAX_DAYS
 from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_stats
 from forge.cli.remote_registry import add_registry
 from forge.cli.run import _config, job_settings
@@ -31,7 +33,9 @@ LOCAL_ONLY = {  # what these do happens on the operator's machine or in Forge's 
     "demo": "runs a whole local Forge", "storage": "manages Forge's storage", "keys": "manages API keys in storage",
     "lora": "manages this machine's LoRA server", "eval": "evaluates a model with this machine's settings",
 }
-LOCAL_ONLY_COMMANDS = {"domain use": "saves the active domain on this machine; give --domain to each command"}
+LOCAL_ONLY_COMMANDS = {"domain use": "saves the active domain on this machine; give --domain to each command",
+                       "drift check": "checks with this machine's judge and storage; the deployed control loop "
+                                      "checks every domain on its own"}
 _client: ForgeClient | None = None
 
 
@@ -261,17 +265,27 @@ def follow(forge: ForgeClient, job_id: str, interval_s: float = 1.0) -> str:
 
 @app.command("status")
 def status() -> None:
-    """Per domain: traffic, who serves, the last job; recent jobs and model versions."""
+    """Per domain: traffic, who serves, the last week's economics, the last job; recent jobs and model versions."""
     forge = client()
     overview = forge.insights.overview()
+    week = {d["domain"]: d["total"] for d in forge.insights.economics(days=STATUS_DAYS).get("domains", [])}
     for domain in overview.get("domains", []):
         route = domain.get("route") or {}
-        out.print(f"  {domain.get('domain', domain.get('name', '?')):<11} serving "
-                  f"{route.get('productionModel') or 'teacher'}", markup=False)
+        name = domain.get("domain", domain.get("name", "?"))
+        out.print(f"  {name:<11} serving {route.get('productionModel') or 'teacher'}", markup=False)
+        if name in week:
+            out.print(f"  {'':<11} last {STATUS_DAYS} days: {window(week[name])}", markup=False)
     for alert in overview.get("alerts", []):
         out.print(f"  alert: {alert}", markup=False)
     for job in list(forge.jobs.iter())[-5:]:
         out.print(f"  {job.job_id}  {job.domain:<11} {job.status.value:<10} {job.error or ''}", markup=False)
+
+
+@app.command("economics")
+def economics(domain: Optional[str] = typer.Option(None), days: int = typer.Option(14, min=1, max=MAX_DAYS),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """Per domain and day: the teacher's cost of the routed traffic, its actual cost, the saving, the quality."""
+    print_report(client().insights.economics(domain=domain, days=days), as_json=as_json)
 
 
 @app.command("cost")

@@ -1,4 +1,4 @@
-"""The remote `forge models`, `traces`, `domain`, `canary` and `export` (see cli/remote.py)."""
+"""The remote `forge models`, `traces`, `domain`, `canary`, `drift` and `export` (see cli/remote.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, Callable, List, Optional
 
 import typer
 
+from forge.cli.canary import CANDIDATE, print_stages
 from forge.cli.common import out
 from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_stats
 
@@ -21,7 +22,9 @@ def add_registry(app: typer.Typer, client: Callable[[], Any], show_json: Callabl
     traces = typer.Typer(help="Traces.", no_args_is_help=True)
     domain = typer.Typer(help="Domains: yours and the packaged templates.", no_args_is_help=True)
     canary = typer.Typer(help="A domain's canary.", no_args_is_help=True)
-    for name, group in (("models", models), ("traces", traces), ("domain", domain), ("canary", canary)):
+    drift = typer.Typer(help="A domain's drift checks.", no_args_is_help=True)
+    for name, group in (("models", models), ("traces", traces), ("domain", domain), ("canary", canary),
+                        ("drift", drift)):
         app.add_typer(group, name=name)
 
     def report(change: Any) -> None:
@@ -212,11 +215,20 @@ def add_registry(app: typer.Typer, client: Callable[[], Any], show_json: Callabl
         show_json(client().jobs.evaluation(job))
 
     @canary.command("show")
-    def canary_show(domain_name: str) -> None:
-        show_json(client().canary.get(domain_name))
+    def canary_show(domain_name: str, candidate: Optional[str] = CANDIDATE) -> None:
+        show_json(client().canary.get(domain_name, candidate=candidate))
+
+    @canary.command("report")
+    def canary_report(domain_name: str, candidate: Optional[str] = CANDIDATE) -> None:
+        """The shadow report per stage (of an earlier candidate with --candidate)."""
+        print_stages(domain_name, client().canary.get(domain_name, candidate=candidate))
 
     for action in ("pin", "pause", "resume", "skip"):
         canary.command(action)(_control(client, action))
+
+    @drift.command("show")
+    def drift_show(domain_name: str, days: Optional[float] = typer.Option(None, min=0.001, max=90)) -> None:
+        show_json(client().drift.get(domain_name, days=days))
 
     @app.command("export")
     def export(version_id: str, fmt: str = typer.Option(..., "--format"), quant: Optional[str] = typer.Option(None),

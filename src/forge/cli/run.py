@@ -11,9 +11,10 @@ import typer
 from pydantic import ValidationError
 
 from forge.cli.common import forge, out
+from forge.cli.economics import STATUS_DAYS, window
 from forge.domain.job_settings import JobSettings
 from forge.domain.models import DistillationJob
-from forge.services import capture, domains, runs
+from forge.services import capture, domains, economics, runs
 from forge.services.traces import count_golden
 from forge.workflow.worker import Worker, engine_for, running_worker
 
@@ -91,10 +92,12 @@ def worker(port: Optional[int] = typer.Option(None, help="gRPC port for the engi
 
 
 def status(tenant: Optional[str] = typer.Option(None)) -> None:
-    """Traces and golden traces per domain, recent jobs, model versions and what is in production."""
+    """Traces and golden traces per domain with the last week's economics, recent jobs, model versions and what is
+    in production."""
     f = forge()
     tenant = tenant or f.settings.tenant
     out.print(f"Tenant {tenant}", markup=False)
+    week = {d.domain: d.total for d in economics.report(f, tenant, days=STATUS_DAYS).domains}
     for domain in domains.names(f, tenant):
         counts = count_golden(f.storage, tenant, domain, f.settings.min_score)
         route = f.storage.routes.get(tenant, domain)
@@ -102,6 +105,9 @@ def status(tenant: Optional[str] = typer.Option(None)) -> None:
         canary = f", canary {route.canary_model} at {route.canary_percent:g}%" if route.canary_model else ""
         out.print(f"  {domain:<11} traces {counts.total:>7}  golden {counts.golden:>7}  serving {live}{canary}",
                   markup=False)
+        if domain in week:
+            out.print(f"  {'':<11} last {STATUS_DAYS} days: {window(week[domain].model_dump(by_alias=True))}",
+                      markup=False)
     _capture_status(f, tenant)
     jobs = list(f.storage.jobs.scan(tenant))[-5:]
     out.print("Recent jobs:" if jobs else "No jobs yet.")

@@ -26,7 +26,7 @@ from forge.api.schemas import JobView
 from forge.client.core import AsyncTransport, Call, Retry, SyncTransport, operation
 from forge.client.errors import (Conflict, ForgeAPIError, Forbidden, InvalidRequest, NotFound, RateLimited,
                                  Unauthorized, Unavailable)
-from forge.client.registry import Canary, Domains, Insights, Models, Router, Traces
+from forge.client.registry import Canary, Domains, Drift, Insights, Models, Router, Traces
 from forge.client.runs import Datasets, Jobs
 
 FINISHED = ("COMPLETED", "SKIPPED", "FAILED", "CANCELLED")
@@ -49,6 +49,7 @@ class _Resources:
         self.traces = Traces(transport)
         self.domains = Domains(transport)
         self.canary = Canary(transport)
+        self.drift = Drift(transport)
         self.insights = Insights(transport)
         self.router = Router(transport)
 

@@ -174,14 +174,22 @@ class Domains(Resource):
 
 class Canary(Resource):
     @operation("GET", "/api/v1/canary/{domain}")
-    def get(self, domain: str) -> dict[str, Any]:
-        """The domain's canary: its stage, control, recent decisions and judged pairs."""
-        return self._send(Call("GET", f"/api/v1/canary/{seg(domain)}"))
+    def get(self, domain: str, *, candidate: str | None = None) -> dict[str, Any]:
+        """The domain's canary: its stage, control, recent decisions and judged pairs (of `candidate`, an earlier
+        one, when given)."""
+        return self._send(Call("GET", f"/api/v1/canary/{seg(domain)}", {"candidate": candidate}))
 
     @operation("POST", "/api/v1/canary/{domain}/control")
     def control(self, domain: str, action: str) -> dict[str, Any]:
         """pin, pause, resume or skip."""
         return self._send(Call("POST", f"/api/v1/canary/{seg(domain)}/control", json={"action": action}))
+
+
+class Drift(Resource):
+    @operation("GET", "/api/v1/drift/{domain}")
+    def get(self, domain: str, *, days: float | None = None) -> dict[str, Any]:
+        """The domain's drift checks over the last `days` (7 by default) and their alerts."""
+        return self._send(Call("GET", f"/api/v1/drift/{seg(domain)}", {"days": days}))
 
 
 class Insights(Resource):
@@ -192,6 +200,11 @@ class Insights(Resource):
     @operation("GET", "/api/v1/insights/domains")
     def domains(self) -> dict[str, Any]:
         return self._send(Call("GET", "/api/v1/insights/domains"))
+
+    @operation("GET", "/api/v1/economics")
+    def economics(self, *, domain: str | None = None, days: int | None = None) -> dict[str, Any]:
+        """Per domain and day: the teacher's cost of the routed traffic, its actual cost, the saving, the quality."""
+        return self._send(Call("GET", "/api/v1/economics", {"domain": domain, "days": days}))
 
 
 class Router(Resource):

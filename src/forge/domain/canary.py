@@ -49,6 +49,10 @@ class CanaryPolicy(Section):
                                                                         "token and cost budget of judging and shadow.")
     max_shadow_tokens_per_window: int = Field(200_000, ge=1, description="Tokens the shadow replays may use per "
                                                                          "window.")
+    max_shadow_cost_usd_per_window: float = Field(1.0, gt=0, description="US dollars the replays may cost per "
+                                                  "window, at the replayed model's prices (the student's, or the "
+                                                  "teacher's when it is the other arm); replaying stops at whichever "
+                                                  "budget is spent first.")
     error_spike: float = Field(0.05, ge=0, le=1, description="Roll back at once when the candidate's error share "
                                                              "exceeds production's by more than this …")
     min_errors: int = Field(3, ge=1, description="… and it has failed at least this many times.")

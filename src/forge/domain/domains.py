@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from forge.domain.canary import CanaryPolicy
+from forge.domain.drift import DriftPolicy
 from forge.domain.gates import Gates
 from forge.domain.names import NAME_RULE, valid_name
 from forge.domain.sections import Section, compiles
@@ -83,6 +84,7 @@ class DomainConfig(Section):
     gates: Gates = Field(default_factory=Gates)
     routing: RoutingRules = Field(default_factory=RoutingRules)
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)  # how a candidate earns production (issue 21)
+    drift: DriftPolicy = Field(default_factory=DriftPolicy)  # what is watched on the production student
     task: TaskRules = Field(default_factory=TaskRules)
     eval_set: EvalSetRules = Field(default_factory=EvalSetRules)
 

@@ -173,6 +173,7 @@ class JobState(BaseModel):
     training: dict[str, Any] = Field(default_factory=dict)  # state, progress, trained tokens, last loss
     eval_set: int | None = None  # the eval set version curate carved before training: what evaluate scores on
     resumes: int = 0  # times the reconciler started the run again after its orchestration went missing
+    queued: bool = False  # created to be started by the next reconcile pass (a drift alert's run), not yet started
     outage: dict[str, Any] | None = None  # a provider outage being waited out: since, attempts, last reason
 
 

@@ -14,18 +14,19 @@ from typing import Any, Literal
 
 from forge.bootstrap import Forge
 from forge.domain.canary import CanaryPolicy, Decision, decide, win_rate, window_of
-from forge.domain.errors import AlreadyExists, ConcurrentUpdate, DomainNotFound, ForgeError
+from forge.domain.errors import AlreadyExists, ConcurrentUpdate, DomainNotFound, ForgeError, ModelNotFound
 from forge.domain.models import ModelStage, Route, utcnow
 from forge.services import models as registry
-from forge.services.canary_evidence import gather
+from forge.services.canary_evidence import gather, shadow_arm
 from forge.services.domains import domain_for
 from forge.services.jobs import record
 from forge.services.notifications import announce
-from forge.storage.canaries import CanaryRepository, CanaryState
+from forge.storage.canaries import KEEP_DECISIONS, CanaryRepository, CanaryState, JudgedPair
 
 ACTIVITY = "canary_step"
 ControlAction = Literal["pin", "pause", "resume", "skip"]
 IDLE_S = 300.0  # a domain without a policy still has its loop: it looks again this often
+_PAYLOAD = ("tenant", "domain", "candidate", "production")  # what `_tell` adds to a decision in its event
 
 
 def step(forge: Forge, tenant: str, domain: str, at: datetime) -> dict[str, Any]:
@@ -94,34 +95,72 @@ def control(forge: Forge, tenant: str, domain: str, action: ControlAction, *, by
     raise ConcurrentUpdate(f"The canary of {domain} kept changing; try again.")
 
 
-def report(forge: Forge, tenant: str, domain: str) -> dict[str, Any]:
-    """The canary's state, its policy, the latest decision's numbers and, per stage, the judged pairs (the shadow
-    report: quality against production with its bound, similarity, latency and cost of the candidate)."""
+def report(forge: Forge, tenant: str, domain: str, candidate: str | None = None) -> dict[str, Any]:
+    """The canary's state and policy and, for its candidate (or an earlier one, rolled back or promoted, named by
+    `candidate`), the decisions and the shadow report per stage: the judged pairs (wins, ties, losses, the win rate
+    with its bounds, similarity) beside each arm's p95 latency and cost per request."""
     policy = domain_for(forge, tenant, domain).canary
     repo = CanaryRepository(forge.storage.account)
     state = repo.get(tenant, domain)
-    stages: dict[int, list[Any]] = {}
-    for pair in repo.pairs_of(tenant, state.candidate or "") if state.candidate else []:
-        stages.setdefault(pair.stage, []).append(pair)
-    judged = []
-    for stage, pairs in sorted(stages.items()):
-        outcomes = [p.outcome for p in pairs if p.outcome]
+    about = candidate or state.candidate
+    pairs = [p for p in repo.pairs_of(tenant, about) if p.domain == domain] if about else []
+    current = about is not None and about == state.candidate
+    history = state.decisions if current or about is None else _history(forge, tenant, domain, about, bool(pairs))
+    return {"domain": domain, "candidate": about, "current": current,
+            "state": state.model_dump(mode="json", exclude={"etag"}), "policy": policy.model_dump(mode="json"),
+            "judged": _stages(forge, policy, pairs, history), "decisions": history,
+            "latest": history[-1] if history else None}
+
+
+def _history(forge: Forge, tenant: str, domain: str, candidate: str, judged: bool) -> list[dict[str, Any]]:
+    """An earlier candidate's decisions: the state has moved on, the events on its job (see `_tell`) remain."""
+    try:
+        job = forge.storage.models.get(tenant, domain, candidate).job_id
+    except ModelNotFound:
+        if not judged:
+            raise ModelNotFound(f"No model version '{candidate}' in {domain} and no canary of it; "
+                                f"`forge models list --domain {domain}` shows the domain's versions.") from None
+        job = None  # deleted since: its pairs remain, and its events under the id a job-less canary uses
+    found: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = forge.storage.events.list(job or f"canary-{candidate}", limit=1000, continuation=token)
+        found += [{k: v for k, v in e.data.items() if k not in _PAYLOAD} for e in page.items
+                  if e.type.startswith("canary.") and e.data.get("tenant") == tenant
+                  and e.data.get("domain") == domain and e.data.get("candidate") == candidate]
+        token = page.continuation
+        if not token:
+            return found[-KEEP_DECISIONS:]
+
+
+def _stages(forge: Forge, policy: CanaryPolicy, pairs: list[JudgedPair],
+            history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per stage: the judged pairs, and each arm's p95 latency and cost per request — the candidate's recomputed
+    from its shadow answers in shadow, otherwise (and production's always) the stage's latest decision's numbers."""
+    by_stage: dict[int, list[JudgedPair]] = {}
+    for pair in pairs:
+        by_stage.setdefault(pair.stage, []).append(pair)
+    measured = {d["stage"]: d for d in history if (d.get("numbers") or {}).get("candidate") is not None}
+    rows = []
+    for stage in sorted(set(by_stage) | set(measured)):
+        got, numbers = by_stage.get(stage, []), (measured.get(stage) or {}).get("numbers") or {}
+        outcomes = [p.outcome for p in got if p.outcome]
         rate = win_rate(outcomes, policy.confidence)
-        sims = [p.similarity for p in pairs if p.similarity is not None]
-        lat = sorted(p.latency_ms for p in pairs if p.latency_ms is not None and p.arm == "shadow")
-        tokens = [(p.prompt_tokens or 0, p.completion_tokens or 0) for p in pairs if p.arm == "shadow"]
-        cost = sum(i * forge.settings.student_price_input + o * forge.settings.student_price_output
-                   for i, o in tokens) / 1e6
-        judged.append({"stage": stage, "percent": policy.stages[stage].percent if stage < len(policy.stages)
-                       else None, "pairs": len(pairs), "judged": len(outcomes),
-                       "wins": outcomes.count("win"), "ties": outcomes.count("tie"), "losses": outcomes.count("loss"),
-                       "winRate": rate.model_dump() if rate else None,
-                       "meanSimilarity": round(sum(sims) / len(sims), 2) if sims else None,
-                       "shadowP95LatencyMs": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1) if lat else None,
-                       "shadowCostPerRequestUsd": round(cost / len(tokens), 8) if tokens else None})
-    return {"domain": domain, "state": state.model_dump(mode="json", exclude={"etag"}),
-            "policy": policy.model_dump(mode="json"), "judged": judged,
-            "latest": state.decisions[-1] if state.decisions else None}
+        sims = [p.similarity for p in got if p.similarity is not None]
+        shadow = [p for p in got if p.arm == "shadow"]
+        cand = shadow_arm(forge.settings, shadow).summary() if shadow else numbers.get("candidate") or {}
+        rows.append({"stage": stage, "percent": policy.stages[stage].percent if stage < len(policy.stages) else None,
+                     "pairs": len(got), "judged": len(outcomes), "wins": outcomes.count("win"),
+                     "ties": outcomes.count("tie"), "losses": outcomes.count("loss"),
+                     "winRate": rate.model_dump() if rate else None,
+                     "meanSimilarity": round(sum(sims) / len(sims), 2) if sims else None,
+                     "candidate": _arm(cand), "production": _arm(numbers.get("production") or {}),
+                     "decidedAt": (measured.get(stage) or {}).get("at")})
+    return rows
+
+
+def _arm(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: summary.get(k) for k in ("requests", "p95LatencyMs", "costPerRequestUsd")}
 
 
 def converge(forge: Forge, state: CanaryState, policy: CanaryPolicy) -> Route:

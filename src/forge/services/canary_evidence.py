@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 from forge.bootstrap import Forge
 from forge.domain.canary import ArmStats, CanaryPolicy, Evidence
@@ -76,8 +76,8 @@ async def gather(forge: Forge, repo: CanaryRepository, state: CanaryState, polic
         if not failed:
             if trace.latency_ms is not None:
                 arm.latencies_ms.append(trace.latency_ms)
-            arm.cost_usd += _cost(settings, trace.prompt_tokens, trace.completion_tokens,
-                                  teacher=side == "production" and state.production is None)
+            arm.cost_usd += replay_cost(settings, trace.prompt_tokens, trace.completion_tokens,
+                                        teacher=side == "production" and state.production is None)
         arm.approved += trace.feedback == "approved"
         arm.rejected += trace.feedback == "rejected"
         if not failed and sampled(trace.id, policy.judge_share) and side == ("production" if shadow else "candidate"):
@@ -86,16 +86,24 @@ async def gather(forge: Forge, repo: CanaryRepository, state: CanaryState, polic
     await _judge(forge, repo, state, policy, [t for t in to_judge if t.id not in known], shadow)
     pairs = sorted(repo.pairs_of(state.tenant, state.candidate or "", state.stage), key=lambda p: p.trace_id)
     if shadow:  # the candidate's numbers are its background answers
-        cand = arms["candidate"]
-        for pair in pairs:
-            cand.requests += 1
-            cand.errors += not pair.candidate_ok
-            cand.fallbacks += not pair.candidate_ok
-            if pair.candidate_ok and pair.latency_ms is not None:
-                cand.latencies_ms.append(pair.latency_ms)
-            cand.cost_usd += _cost(settings, pair.prompt_tokens, pair.completion_tokens, teacher=False)
+        arms["candidate"] = shadow_arm(settings, pairs)
     return Evidence(candidate=arms["candidate"], production=arms["production"],
                     outcomes=[p.outcome for p in pairs if p.outcome])
+
+
+def shadow_arm(settings: Any, pairs: Iterable[JudgedPair]) -> ArmStats:
+    """The candidate's numbers in shadow: its background answers to production's sampled calls."""
+    cand = ArmStats()
+    for pair in pairs:
+        if pair.arm != "shadow":
+            continue
+        cand.requests += 1
+        cand.errors += not pair.candidate_ok
+        cand.fallbacks += not pair.candidate_ok
+        if pair.candidate_ok and pair.latency_ms is not None:
+            cand.latencies_ms.append(pair.latency_ms)
+        cand.cost_usd += replay_cost(settings, pair.prompt_tokens, pair.completion_tokens, teacher=False)
+    return cand
 
 
 async def _judge(forge: Forge, repo: CanaryRepository, state: CanaryState, policy: CanaryPolicy,
@@ -110,11 +118,11 @@ async def _judge(forge: Forge, repo: CanaryRepository, state: CanaryState, polic
         storage.models.get(state.tenant, state.domain, other_id)
     replay: ChatClient = client_for(settings, other, timeout_s=settings.router_timeout_s, max_retries=0,
                                     lora=forge.lora_server())
-    budget = policy.max_shadow_tokens_per_window
+    tokens, cost = policy.max_shadow_tokens_per_window, policy.max_shadow_cost_usd_per_window
     try:
         for trace in traces[:policy.max_judged_per_window]:
-            if budget <= 0:
-                break
+            if tokens <= 0 or cost <= 0:
+                break  # either budget spent: the rest wait for the next window
             recorded = content_text((trace.response or {}).get("content"))
             started = asyncio.get_running_loop().time()
             try:
@@ -124,7 +132,9 @@ async def _judge(forge: Forge, repo: CanaryRepository, state: CanaryState, polic
             except Exception:
                 text, ok, usage = "", False, {}
             latency = (asyncio.get_running_loop().time() - started) * 1000
-            budget -= int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
+            tokens -= int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
+            cost -= replay_cost(settings, usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                                teacher=other_id is None)
             candidate, opponent = (text, recorded) if shadow else (recorded, text)
             # A failed production replay says nothing about the candidate: no verdict, rather than a free win.
             outcome = await compare(judge, trace.messages, candidate or None, opponent or None) \
@@ -141,7 +151,8 @@ async def _judge(forge: Forge, repo: CanaryRepository, state: CanaryState, polic
             await client.aclose()
 
 
-def _cost(settings: Any, prompt: int | None, completion: int | None, *, teacher: bool) -> float:
+def replay_cost(settings: Any, prompt: int | None, completion: int | None, *, teacher: bool) -> float:
+    """USD for one answer's tokens at the teacher's or the student's prices (per million tokens)."""
     p_in, p_out = (settings.teacher_price_input, settings.teacher_price_output) if teacher else \
         (settings.student_price_input, settings.student_price_output)
     return ((prompt or 0) * p_in + (completion or 0) * p_out) / 1_000_000

@@ -28,6 +28,7 @@ log = logging.getLogger("forge.services.reconcile")
 @dataclass
 class Reconciled:
     resumed: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)  # queued runs (a drift alert's) started now
     failed: list[str] = field(default_factory=list)
     notified: int = 0
 
@@ -37,14 +38,27 @@ async def reconcile(forge: Forge, engine: Orchestrations, tenants: list[str], no
     done = Reconciled()
     for tenant in tenants:
         for job in forge.storage.jobs.scan(tenant, statuses=UNFINISHED):
-            if just_started(job, now):
+            if just_started(job, now) and not job.state.queued:
                 continue
             try:
-                await _one(forge, engine, job, now, done)
+                await (_start_queued(forge, engine, job, done) if job.state.queued else _one(forge, engine, job, now,
+                                                                                              done))
             except Exception as exc:  # one job the engine or storage cannot handle now never stops the others
                 log.warning("reconciling job %s failed (%s); the next pass retries", job.job_id, type(exc).__name__)
     done.notified = await asyncio.to_thread(deliver_due, forge, now)
     return done
+
+
+async def _start_queued(forge: Forge, engine: Orchestrations, job: DistillationJob, done: Reconciled) -> None:
+    """A queued job's first start. The flag is cleared first: if the start is lost, the job is an ordinary
+    unfinished one the next pass resumes (and counts), never a queued one started for ever."""
+    def started(stored: DistillationJob) -> None:
+        stored.state = stored.state.model_copy(update={"queued": False})
+
+    update_job(forge, job.tenant, job.job_id, started)
+    if await engine.start(job_input(forge, job)):
+        record(forge, job.job_id, "run.started", f"started the run queued by its {job.trigger} trigger")
+        done.started.append(job.job_id)
 
 
 async def _one(forge: Forge, engine: Orchestrations, job: DistillationJob, now: datetime, done: Reconciled) -> None:

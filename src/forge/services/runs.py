@@ -104,6 +104,33 @@ async def trigger(
     dataset = datasets.get(forge, tenant, dataset_id) if dataset_id is not None else None  # 404 before anything
     if engine is None:
         raise EngineUnavailable("No orchestration engine is attached: run `forge serve` or `forge worker`.")
+    job = _new_job(forge, tenant=tenant, domain=domain, provider=provider, trigger_kind=trigger_kind, job_id=job_id,
+                   settings=settings, by_operator=by_operator, dataset=dataset, labels=labels)
+    try:
+        job = forge.storage.jobs.create(job)
+    except AlreadyExists:
+        # A retried trigger (a nightly fire after a failed start) starts the stored job if nothing runs it.
+        job = forge.storage.jobs.get(tenant, job.job_id)
+        return job, (not job.status.finished and await engine.start(job_input(forge, job)))
+    started = await engine.start(job_input(forge, job))  # raises when the engine did not take it
+    return job, started
+
+
+def queue(forge: Forge, *, tenant: str, domain: str, trigger_kind: str, job_id: str) -> tuple[DistillationJob, bool]:
+    """Create a job whose run the next reconcile pass starts: for code that runs where no engine client is (an
+    activity, such as a drift alert's). As an API caller's run (default provider and settings); (job, created)."""
+    job = _new_job(forge, tenant=tenant, domain=domain, provider=None, trigger_kind=trigger_kind, job_id=job_id,
+                   settings=None, by_operator=False, dataset=None, labels=None)
+    job.state = job.state.model_copy(update={"queued": True})
+    try:
+        return forge.storage.jobs.create(job), True
+    except AlreadyExists:
+        return forge.storage.jobs.get(tenant, job_id), False
+
+
+def _new_job(forge: Forge, *, tenant: str, domain: str | None, provider: str | None, trigger_kind: str,
+             job_id: str | None, settings: JobSettings | None, by_operator: bool, dataset: Dataset | None,
+             labels: dict[str, Any] | None) -> DistillationJob:
     domain = domain or (dataset.domain if dataset else forge.settings.domain)
     found = domains.usable(forge, tenant, domain)  # DomainNotFound (404), DomainDisabled
     settings = settings or JobSettings()
@@ -114,14 +141,7 @@ async def trigger(
                           domain_version=domains.TEMPLATE if found.version is None else found.version)
     if dataset is not None:
         from_dataset(forge, job, dataset)
-    try:
-        job = forge.storage.jobs.create(job)
-    except AlreadyExists:
-        # A retried trigger (a nightly fire after a failed start) starts the stored job if nothing runs it.
-        job = forge.storage.jobs.get(tenant, job.job_id)
-        return job, (not job.status.finished and await engine.start(job_input(forge, job)))
-    started = await engine.start(job_input(forge, job))  # raises when the engine did not take it
-    return job, started
+    return job
 
 
 def from_dataset(forge: Forge, job: DistillationJob, dataset: Dataset) -> None:

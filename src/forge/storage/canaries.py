@@ -42,7 +42,8 @@ class JudgedPair(Record):
     candidate: str
     trace_id: str
     stage: int
-    arm: Literal["shadow", "canary"]  # shadow: the candidate replayed a production answer; canary: the reverse
+    # shadow: the candidate replayed a production answer; canary: the reverse; drift: production's answer, the teacher
+    arm: Literal["shadow", "canary", "drift"]
     outcome: Literal["win", "tie", "loss"] | None = None  # None: the judge gave no verdict
     similarity: float | None = None  # chrF of the candidate's answer to production's, 0–100
     candidate_ok: bool = True  # False: the replayed candidate failed (shadow)

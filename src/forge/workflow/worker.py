@@ -116,8 +116,8 @@ class Worker:
             except Exception as exc:  # storage down: the next beat tries again
                 log.warning("reconciling failed (%s)", type(exc).__name__)
                 continue
-            if done.resumed or done.failed:
-                log.info("reconciler resumed %s, failed %s", done.resumed, done.failed)
+            if done.started or done.resumed or done.failed:
+                log.info("reconciler started %s, resumed %s, failed %s", done.started, done.resumed, done.failed)
 
     def run(self) -> None:
         """Serve until `stop()`: resume what was unfinished, then wait for each scheduled firing."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from forge.api.auth import ForgeDep, Reader, Writer
 from forge.api.contract import problems
-from forge.api.ids import DomainName
+from forge.api.ids import DomainName, ModelId
 from forge.services import canary
 
 router = APIRouter(prefix="/api/v1/canary", tags=["canary"])
@@ -22,9 +22,13 @@ class ControlIn(BaseModel):
 
 
 @router.get("/{domain}")
-def show_canary(domain: DomainName, key: Reader, forge: ForgeDep) -> dict[str, Any]:
-    """The canary's stage, its control, its recent decisions with their numbers, and the judged pairs per stage."""
-    return canary.report(forge, key.tenant, domain)
+def show_canary(domain: DomainName, key: Reader, forge: ForgeDep,
+                candidate: ModelId | None = Query(None, description="An earlier candidate's report (rolled back or "
+                                                                    "promoted); unset: the current one's.")
+                ) -> dict[str, Any]:
+    """The canary's stage, its control, the candidate's recent decisions with their numbers, and per stage the
+    shadow report: judged pairs, the win rate with its bounds, similarity, each arm's p95 latency and cost."""
+    return canary.report(forge, key.tenant, domain, candidate)
 
 
 @router.post("/{domain}/control", responses=problems(409))

@@ -10,6 +10,7 @@ import * as wizard from "./pages/wizard.js";
 import * as models from "./pages/models.js";
 import * as model from "./pages/model.js";
 import * as domains from "./pages/domains.js";
+import * as canary from "./pages/canary.js";
 
 const ROUTES = [
   [/^\/$/, overview, "#/"],
@@ -22,6 +23,7 @@ const ROUTES = [
   [/^\/models$/, models, "#/models"],
   [/^\/models\/([\w-]+)$/, model, "#/models"],
   [/^\/domains$/, domains, "#/domains"],
+  [/^\/canary\/([\w-]+)$/, canary, "#/domains"],
 ];
 
 const main = document.getElementById("main");
