@@ -8,7 +8,8 @@ from datetime import timedelta
 import httpx
 
 from forge.domain.models import utcnow
-from forge.storage.canaries import CanaryRepository, JudgedPair
+from forge.storage.canaries import JudgedPair
+from forge.storage.drift import DriftRepository
 from tests.factories import make_model_version, make_trace
 
 
@@ -32,10 +33,10 @@ def seed(forge, tenant: str) -> None:
         make_trace(tenant, created_at=at + timedelta(minutes=i), source="router", model=model,
                    metadata={"route": route}, prompt_tokens=prompt, completion_tokens=completion, feedback=feedback)
         for i, (at, route, model, prompt, completion, feedback) in enumerate(calls)])
-    pairs = CanaryRepository(forge.storage.account)
+    pairs = DriftRepository(forge.storage.account)  # the student's answers judged against the teacher's
     for i, (at, outcome) in enumerate([(first, "win"), (first, "win"), (first, "loss"), (second, "tie")]):
         pairs.add_pair(JudgedPair(tenant=tenant, domain="coding", candidate=version, trace_id=f"coding.judged{i}",
-                                  stage=1, arm="canary", outcome=outcome, created_at=at + timedelta(minutes=30 + i)))
+                                  stage=-1, arm="drift", outcome=outcome, created_at=at + timedelta(minutes=30 + i)))
 
 
 def usd(value: float) -> str:

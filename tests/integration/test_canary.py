@@ -6,11 +6,8 @@ from __future__ import annotations
 import re
 import time
 
-import httpx
 import pytest
 
-from forge.api.app import create_app
-from forge.api.server import serving
 from forge.bootstrap import bootstrap
 from forge.domain.models import ModelStage, utcnow
 from forge.services import canary, domains
@@ -20,7 +17,7 @@ from forge.workflow import canary_loop
 from forge.workflow.activities import build_activities
 from forge.workflow.local import EngineClient, LocalEngine
 from tests.factories import make_model_version
-from tests.fakes.canary_upstream import API_KEY, CanaryUpstream, body
+from tests.fakes.canary_upstream import API_KEY, body
 
 PER_WINDOW = 20
 POLICY = {"stages": [{"percent": 0, "min_requests": 12, "min_minutes": 0},
@@ -30,27 +27,12 @@ POLICY = {"stages": [{"percent": 0, "min_requests": 12, "min_minutes": 0},
           "error_spike": 0.05, "min_errors": 3, "interval_s": 0.01}
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    fake = CanaryUpstream()
-    with serving(fake.app) as url:
-        yield fake, url
-
-
 @pytest.fixture
-def forge(settings, storage, upstream):
+def forge(settings, storage, canary_upstream):
     wired = settings.model_copy(update={
-        "teacher_base_url": f"{upstream[1]}/v1", "teacher_api_key": API_KEY, "teacher_model": "teacher",
+        "teacher_base_url": f"{canary_upstream[1]}/v1", "teacher_api_key": API_KEY, "teacher_model": "teacher",
         "grader_model": "judge", "router_timeout_s": 10.0, "router_route_ttl_s": 0.0})
     return bootstrap(wired, storage=storage)
-
-
-@pytest.fixture
-def router(forge, tenant):
-    key = forge.storage.keys.create(tenant, "canary")[0]
-    with serving(create_app(forge)) as url, httpx.Client(base_url=url, timeout=30,
-                                                         headers={"Authorization": f"Bearer {key}"}) as client:
-        yield client
 
 
 def canary_of(forge, tenant, candidate: str, policy=POLICY) -> str:
@@ -63,18 +45,18 @@ def canary_of(forge, tenant, candidate: str, policy=POLICY) -> str:
     return cand.version_id
 
 
-def traffic(forge, router, window: int) -> None:
+def traffic(forge, live_router, window: int) -> None:
     """One window's users, each a different seeded request; their traces written as `forge worker` would."""
     for i in range(window * PER_WINDOW, (window + 1) * PER_WINDOW):
-        assert router.post("/v1/chat/completions", json=body(i)).status_code == 200
+        assert live_router.post("/v1/chat/completions", json=body(i)).status_code == 200
     drain_once(forge)
 
 
-def simulate(forge, tenant, router, windows: int) -> list[dict]:
+def simulate(forge, tenant, live_router, windows: int) -> list[dict]:
     canary.step(forge, tenant, "coding", utcnow())  # the loop's first look adopts the canary at stage 0 (shadow)
     decisions = []
     for window in range(windows):
-        traffic(forge, router, window)
+        traffic(forge, live_router, window)
         time.sleep(0.02)  # the next decision window (interval_s is 10 ms)
         decisions.append(canary.step(forge, tenant, "coding", utcnow()))
         if decisions[-1]["action"] in ("promote", "rollback"):
@@ -82,9 +64,9 @@ def simulate(forge, tenant, router, windows: int) -> list[dict]:
     return decisions
 
 
-def test_a_better_candidate_advances_through_every_stage_to_production(forge, tenant, router):
+def test_a_better_candidate_advances_through_every_stage_to_production(forge, tenant, live_router):
     cand = canary_of(forge, tenant, "cand-better")
-    actions = [d["action"] for d in simulate(forge, tenant, router, 8)]
+    actions = [d["action"] for d in simulate(forge, tenant, live_router, 8)]
     assert actions[0] == "advance", decisions_of(forge, tenant)
     assert actions[-1] == "promote" and "rollback" not in actions
     route = forge.storage.routes.get(tenant, "coding")
@@ -92,9 +74,9 @@ def test_a_better_candidate_advances_through_every_stage_to_production(forge, te
     assert forge.storage.models.get(tenant, "coding", cand).stage == ModelStage.PRODUCTION
 
 
-def test_an_equal_candidate_holds_in_shadow_within_the_configured_requests(forge, tenant, router):
+def test_an_equal_candidate_holds_in_shadow_within_the_configured_requests(forge, tenant, live_router):
     cand = canary_of(forge, tenant, "cand-equal")
-    decisions = simulate(forge, tenant, router, 3)
+    decisions = simulate(forge, tenant, live_router, 3)
     assert [d["action"] for d in decisions] == ["hold"] * 3
     assert any("lower bound" in reason for reason in decisions[-1]["reasons"])
     numbers = decisions[-1]["numbers"]
@@ -103,9 +85,9 @@ def test_an_equal_candidate_holds_in_shadow_within_the_configured_requests(forge
     assert (route.canary_model, route.canary_percent) == (cand, 0.0)  # shadow: no caller is answered by it
 
 
-def test_a_worse_candidate_is_rolled_back_once_the_bound_excludes_the_margin(forge, tenant, router):
+def test_a_worse_candidate_is_rolled_back_once_the_bound_excludes_the_margin(forge, tenant, live_router):
     cand = canary_of(forge, tenant, "cand-worse")
-    decisions = simulate(forge, tenant, router, 4)
+    decisions = simulate(forge, tenant, live_router, 4)
     assert [d["action"] for d in decisions] == ["rollback"]
     assert decisions[0]["numbers"]["winRateUpper"] < 0.45 and "judged worse" in decisions[0]["reasons"][0]
     route = forge.storage.routes.get(tenant, "coding")
@@ -113,19 +95,19 @@ def test_a_worse_candidate_is_rolled_back_once_the_bound_excludes_the_margin(for
     assert forge.storage.models.get(tenant, "coding", cand).stage == ModelStage.ARCHIVED
 
 
-def test_an_erroring_candidate_is_rolled_back_on_its_error_spike(forge, tenant, router):
+def test_an_erroring_candidate_is_rolled_back_on_its_error_spike(forge, tenant, live_router):
     cand = canary_of(forge, tenant, "cand-broken")
-    decisions = simulate(forge, tenant, router, 4)
+    decisions = simulate(forge, tenant, live_router, 4)
     assert [d["action"] for d in decisions] == ["rollback"] and "errors spiked" in decisions[0]["reasons"][0]
     assert forge.storage.routes.get(tenant, "coding").canary_model is None
     events = [e.type for e in forge.storage.events.list(f"canary-{cand}").items]
     assert events == ["canary.start", "canary.hold", "canary.rollback"]  # adopted, no traffic yet, rolled back
 
 
-def test_a_window_is_decided_once_however_often_its_step_runs(forge, tenant, router):
+def test_a_window_is_decided_once_however_often_its_step_runs(forge, tenant, live_router):
     cand = canary_of(forge, tenant, "cand-better")
     canary.step(forge, tenant, "coding", utcnow())
-    traffic(forge, router, 0)
+    traffic(forge, live_router, 0)
     at = utcnow()
     first = canary.step(forge, tenant, "coding", at)
     again = canary.step(forge, tenant, "coding", at)  # a retried activity, or a replay after a restart
@@ -134,11 +116,11 @@ def test_a_window_is_decided_once_however_often_its_step_runs(forge, tenant, rou
     assert [e.type for e in forge.storage.events.list(f"canary-{cand}").items].count("canary.advance") == 1
 
 
-def test_a_person_can_pin_pause_and_skip_a_stage(forge, tenant, router):
+def test_a_person_can_pin_pause_and_skip_a_stage(forge, tenant, live_router):
     cand = canary_of(forge, tenant, "cand-better")
     canary.step(forge, tenant, "coding", utcnow())
     canary.control(forge, tenant, "coding", "pin")
-    traffic(forge, router, 0)
+    traffic(forge, live_router, 0)
     assert canary.step(forge, tenant, "coding", utcnow())["reasons"] == ["pinned by a person to this stage"]
     canary.control(forge, tenant, "coding", "pause")
     assert canary.step(forge, tenant, "coding", utcnow())["action"] == "paused"
@@ -147,12 +129,12 @@ def test_a_person_can_pin_pause_and_skip_a_stage(forge, tenant, router):
     assert "canary.paused" in [e.type for e in forge.storage.events.list(f"canary-{cand}").items]
 
 
-def test_a_worker_restarted_mid_stage_takes_no_decision_twice(forge, tenant, router):
+def test_a_worker_restarted_mid_stage_takes_no_decision_twice(forge, tenant, live_router):
     policy = {**POLICY, "interval_s": 0.3}
     cand = canary_of(forge, tenant, "cand-better", policy)
     repo = CanaryRepository(forge.storage.account)
     canary.step(forge, tenant, "coding", utcnow())
-    traffic(forge, router, 0)
+    traffic(forge, live_router, 0)
     loop = {"tenant": tenant, "domain": "coding"}
 
     def run_until(done, timeout_s=20.0):
@@ -181,27 +163,27 @@ def decisions_of(forge, tenant):
     return CanaryRepository(forge.storage.account).get(tenant, "coding").decisions
 
 
-def test_a_person_pins_the_canary_through_the_api_and_a_wrong_action_is_refused(forge, tenant, router):
+def test_a_person_pins_the_canary_through_the_api_and_a_wrong_action_is_refused(forge, tenant, live_router):
     canary_of(forge, tenant, "cand-better")
     canary.step(forge, tenant, "coding", utcnow())
-    refused = router.post("/api/v1/canary/coding/control", json={"action": "promote-now"})
+    refused = live_router.post("/api/v1/canary/coding/control", json={"action": "promote-now"})
     assert refused.status_code == 422
-    assert router.post("/api/v1/canary/coding/control", json={"action": "pin"}).json()["control"] == "pinned"
-    shown = router.get("/api/v1/canary/coding").json()
+    assert live_router.post("/api/v1/canary/coding/control", json={"action": "pin"}).json()["control"] == "pinned"
+    shown = live_router.get("/api/v1/canary/coding").json()
     assert shown["state"]["control"] == "pinned" and shown["latest"]["action"] == "pin"
     assert shown["policy"]["margin"] == 0.05
 
 
-def test_an_earlier_candidates_shadow_report_stays_readable_after_the_next_canary_starts(forge, tenant, router,
+def test_an_earlier_candidates_shadow_report_stays_readable_after_the_next_canary_starts(forge, tenant, live_router,
                                                                                         forge_cli, monkeypatch):
     worse = canary_of(forge, tenant, "cand-worse")
-    assert [d["action"] for d in simulate(forge, tenant, router, 4)] == ["rollback"]
+    assert [d["action"] for d in simulate(forge, tenant, live_router, 4)] == ["rollback"]
     better = canary_of(forge, tenant, "cand-better")
     canary.step(forge, tenant, "coding", utcnow())  # the next canary is adopted: the state is about it now
 
-    now = router.get("/api/v1/canary/coding").json()
+    now = live_router.get("/api/v1/canary/coding").json()
     assert (now["candidate"], now["current"], [row["judged"] for row in now["judged"]]) == (better, True, [0])
-    earlier = router.get("/api/v1/canary/coding", params={"candidate": worse}).json()
+    earlier = live_router.get("/api/v1/canary/coding", params={"candidate": worse}).json()
     assert (earlier["candidate"], earlier["current"], earlier["latest"]["action"]) == (worse, False, "rollback")
     [shadow] = earlier["judged"]
     assert (shadow["stage"], shadow["percent"], shadow["judged"]) == (0, 0, PER_WINDOW)
@@ -211,9 +193,9 @@ def test_an_earlier_candidates_shadow_report_stays_readable_after_the_next_canar
     assert shadow["candidate"]["costPerRequestUsd"] > 0
     assert shadow["production"]["requests"] == PER_WINDOW and shadow["production"]["costPerRequestUsd"] > 0
 
-    unknown = router.get("/api/v1/canary/coding", params={"candidate": "01JZZZZZZZZZZZZZZZZZZZZZZZ"})
+    unknown = live_router.get("/api/v1/canary/coding", params={"candidate": "01JZZZZZZZZZZZZZZZZZZZZZZZ"})
     assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("application/problem+json")
-    assert router.get("/api/v1/canary/coding", params={"candidate": "../x"}).status_code == 422
+    assert live_router.get("/api/v1/canary/coding", params={"candidate": "../x"}).status_code == 422
 
     monkeypatch.setenv("FORGE_HOME", str(forge.settings.home))
     code, out, _ = forge_cli("canary", "report", "coding", "--candidate", worse)
@@ -224,7 +206,7 @@ def test_an_earlier_candidates_shadow_report_stays_readable_after_the_next_canar
 
 
 @pytest.mark.parametrize("replayed", ["student", "teacher"])
-def test_a_tiny_cost_budget_limits_the_pairs_judged_per_window(forge, tenant, router, replayed):
+def test_a_tiny_cost_budget_limits_the_pairs_judged_per_window(forge, tenant, live_router, replayed):
     # One replay costs exactly a cent at the replayed model's prices (the fake counts 10 prompt tokens; output is
     # free), the other side's tokens cost nothing: 2.5 cents a window buys three pairs, at the right prices only.
     cent, free = {"price_input": 1000.0, "price_output": 0.0}, {"price_input": 0.0, "price_output": 0.0}
@@ -238,6 +220,6 @@ def test_a_tiny_cost_budget_limits_the_pairs_judged_per_window(forge, tenant, ro
         canary_of(priced, tenant, "cand-equal", {**policy, "stages": POLICY["stages"][1:]})
         route = priced.storage.routes.get(tenant, "coding")
         priced.storage.routes.save(route.model_copy(update={"production_model": None}))
-    decisions = simulate(priced, tenant, router, 2)
+    decisions = simulate(priced, tenant, live_router, 2)
     assert [d["action"] for d in decisions] == ["hold", "hold"]
     assert [d["numbers"]["judged"] for d in decisions] == [3, 6]

@@ -9,11 +9,8 @@ import asyncio
 import random
 import time
 
-import httpx
 import pytest
 
-from forge.api.app import create_app
-from forge.api.server import serving
 from forge.bootstrap import bootstrap
 from forge.domain.canary import window_of
 from forge.domain.models import JobStatus, new_id, utcnow
@@ -25,7 +22,7 @@ from forge.storage.outbox import Outbox
 from forge.workflow.activities import build_activities
 from forge.workflow.local import EngineClient, LocalEngine, LocalOrchestrations
 from tests.factories import make_model_version
-from tests.fakes.canary_upstream import API_KEY, CanaryUpstream
+from tests.fakes.canary_upstream import API_KEY
 
 TOPICS = ["cache", "queue", "retry", "buffer", "stream", "index", "socket", "thread"]
 POLICY = {"check_minutes": 0.0005, "window_hours": 1, "min_requests": 10, "judge_share": 1.0,
@@ -45,28 +42,13 @@ def spanish(i: int) -> str:
             f"y la devolución de la tarjeta? Es para el caso {i}: {words}")
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    fake = CanaryUpstream()
-    with serving(fake.app) as url:
-        yield fake, url
-
-
 @pytest.fixture
-def forge(settings, storage, upstream):
+def forge(settings, storage, canary_upstream):
     wired = settings.model_copy(update={
-        "teacher_base_url": f"{upstream[1]}/v1", "teacher_api_key": API_KEY, "teacher_model": "teacher",
+        "teacher_base_url": f"{canary_upstream[1]}/v1", "teacher_api_key": API_KEY, "teacher_model": "teacher",
         "grader_model": "judge", "router_timeout_s": 10.0, "router_route_ttl_s": 0.0,
         "notify_url": "http://127.0.0.1:9/unreachable"})  # notifications stay in the outbox, visible
     return bootstrap(wired, storage=storage)
-
-
-@pytest.fixture
-def router(forge, tenant):
-    key = forge.storage.keys.create(tenant, "drift")[0]
-    with serving(create_app(forge)) as url, httpx.Client(base_url=url, timeout=30,
-                                                         headers={"Authorization": f"Bearer {key}"}) as client:
-        yield client
 
 
 def student(forge, tenant, served_as: str = "prod", **policy) -> str:
@@ -83,9 +65,9 @@ def student(forge, tenant, served_as: str = "prod", **policy) -> str:
     return model.version_id
 
 
-def traffic(forge, router, ask, count: int = 30) -> None:
+def traffic(forge, live_router, ask, count: int = 30) -> None:
     for i in range(1000, 1000 + count):
-        sent = router.post("/v1/chat/completions", json={"model": "forge:coding", "user": f"u{i}",
+        sent = live_router.post("/v1/chat/completions", json={"model": "forge:coding", "user": f"u{i}",
                                                          "messages": [{"role": "user", "content": ask(i)}]})
         assert sent.status_code == 200, sent.text
     drain_once(forge)
@@ -100,9 +82,9 @@ def alerts_sent(forge, tenant, job_id):
     return [n for n in Outbox(forge.storage.account).for_job(tenant, job_id) if n.type == "forge.drift.alert"]
 
 
-def test_traffic_like_the_training_set_raises_nothing(forge, tenant, router):
+def test_traffic_like_the_training_set_raises_nothing(forge, tenant, live_router):
     model = student(forge, tenant)
-    traffic(forge, router, english)
+    traffic(forge, live_router, english)
     done = check(forge, tenant)
     assert done["action"] == "ok" and done["alerts"] == []
     latest = drift.history(forge, tenant, "coding", days=1, now=utcnow())["latest"]
@@ -113,9 +95,9 @@ def test_traffic_like_the_training_set_raises_nothing(forge, tenant, router):
 
 
 def test_inputs_that_moved_raise_one_alert_with_its_numbers_and_queue_a_run_the_reconciler_starts(
-        forge, tenant, router):
+        forge, tenant, live_router):
     model = student(forge, tenant, start_run=True)
-    traffic(forge, router, spanish)
+    traffic(forge, live_router, spanish)
     at = utcnow()
     done = drift.step(forge, tenant, "coding", at)
     assert done["action"] == "alert"
@@ -141,39 +123,39 @@ def test_inputs_that_moved_raise_one_alert_with_its_numbers_and_queue_a_run_the_
         asyncio.run(engine_client.terminate(queued.job_id, "test over"))
     assert not forge.storage.jobs.get(tenant, queued.job_id).state.queued
 
-    traffic(forge, router, spanish, count=12)
+    traffic(forge, live_router, spanish, count=12)
     later = check(forge, tenant)  # still drifting, but drift started a run within the cool-down
     assert later["action"] == "alert" and later["runJob"] is None
     assert "no run queued" in drift.history(forge, tenant, "coding", days=1, now=utcnow())["latest"]["note"]
 
 
-def test_a_student_that_keeps_failing_over_to_the_teacher_raises_a_fallback_alert(forge, tenant, router):
+def test_a_student_that_keeps_failing_over_to_the_teacher_raises_a_fallback_alert(forge, tenant, live_router):
     student(forge, tenant, served_as="cand-broken")
-    traffic(forge, router, english, count=12)
+    traffic(forge, live_router, english, count=12)
     done = check(forge, tenant)
     assert done["action"] == "alert" and done["runJob"] is None  # start_run is off by default
     assert any(a.startswith("fallbacks: 12 of 12 calls (100.0%)") for a in done["alerts"])
 
 
-def test_a_student_the_judge_finds_worse_than_the_teacher_raises_a_quality_alert(forge, tenant, router):
+def test_a_student_the_judge_finds_worse_than_the_teacher_raises_a_quality_alert(forge, tenant, live_router):
     student(forge, tenant, served_as="cand-worse")
-    traffic(forge, router, english, count=20)
+    traffic(forge, live_router, english, count=20)
     done = check(forge, tenant)
     quality = [a for a in done["alerts"] if a.startswith("quality:")]
     assert quality and "20 pairs" in quality[0]
     assert not any(a.startswith(("language", "length", "topics")) for a in done["alerts"])
 
 
-def test_too_few_calls_raise_nothing_and_say_so(forge, tenant, router):
+def test_too_few_calls_raise_nothing_and_say_so(forge, tenant, live_router):
     student(forge, tenant, min_requests=50)
-    traffic(forge, router, spanish, count=5)
+    traffic(forge, live_router, spanish, count=5)
     assert check(forge, tenant)["alerts"] == []
     assert "5 of 50 student calls" in drift.history(forge, tenant, "coding", days=1, now=utcnow())["latest"]["note"]
 
 
-def test_a_check_claimed_but_never_told_is_told_by_the_next_step(forge, tenant, router):
+def test_a_check_claimed_but_never_told_is_told_by_the_next_step(forge, tenant, live_router):
     model = student(forge, tenant)
-    traffic(forge, router, spanish, count=12)
+    traffic(forge, live_router, spanish, count=12)
     repo = DriftRepository(forge.storage.account)
     at = utcnow()
     policy = domains.domain_for(forge, tenant, "coding").drift
@@ -187,9 +169,9 @@ def test_a_check_claimed_but_never_told_is_told_by_the_next_step(forge, tenant, 
     assert repo.check(tenant, "coding", claimed.window).status == "told"
 
 
-def test_the_control_loop_checks_drift_each_window_on_the_engine(forge, tenant, router):
+def test_the_control_loop_checks_drift_each_window_on_the_engine(forge, tenant, live_router):
     student(forge, tenant)
-    traffic(forge, router, spanish, count=12)
+    traffic(forge, live_router, spanish, count=12)
     repo = DriftRepository(forge.storage.account)
     with LocalEngine(build_activities(forge)) as engine:
         assert EngineClient(engine.client).ensure_loop({"tenant": tenant, "domain": "coding"})
@@ -202,13 +184,13 @@ def test_the_control_loop_checks_drift_each_window_on_the_engine(forge, tenant, 
     assert len({c.window for c in checks}) == len(checks)
 
 
-def test_the_api_and_the_cli_show_the_checks(forge, tenant, router, forge_cli):
+def test_the_api_and_the_cli_show_the_checks(forge, tenant, live_router, forge_cli):
     student(forge, tenant)
-    traffic(forge, router, spanish, count=12)
+    traffic(forge, live_router, spanish, count=12)
     check(forge, tenant)
-    shown = router.get("/api/v1/drift/coding").json()
+    shown = live_router.get("/api/v1/drift/coding").json()
     assert shown["policy"]["min_requests"] == 10 and shown["latest"]["alerts"]
-    assert router.get("/api/v1/drift/coding", params={"days": 0}).status_code == 422
-    assert router.get("/api/v1/drift/no..domain").status_code == 422
+    assert live_router.get("/api/v1/drift/coding", params={"days": 0}).status_code == 422
+    assert live_router.get("/api/v1/drift/no..domain").status_code == 422
     code, out, _ = forge_cli("drift", "show", "coding")
     assert code == 0 and "language: the mix moved" in out and "calls 12" in out

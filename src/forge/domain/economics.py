@@ -142,7 +142,6 @@ def combine(items: Iterable[Economics]) -> Economics:
     return _rated(total, total.teacher_cost_usd - total.cost_usd, total.teacher_cost_usd)
 
 
-
 def _rated(e: E, saving: float, teacher_cost: float) -> E:
     e.saving_usd = round(saving, 6)
     e.saving_percent = round(100 * saving / teacher_cost, 2) if teacher_cost else None

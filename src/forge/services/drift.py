@@ -21,10 +21,10 @@ from forge.domain.content import content_text
 from forge.domain.drift import DriftPolicy, Measures, alerts, compare, profile
 from forge.domain.errors import DomainNotFound, NotFound
 from forge.domain.models import ModelVersion, Trace
+from forge.domain.scoring import similarity
 from forge.providers.clients import client_for, grader_client
 from forge.providers.inference import answer_text
 from forge.providers.judge import compare as judge_pair
-from forge.domain.scoring import similarity
 from forge.services import runs
 from forge.services.canary_evidence import sampled
 from forge.services.domains import domain_for

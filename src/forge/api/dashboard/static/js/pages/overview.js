@@ -32,7 +32,7 @@ function economics(d, e) {
   return h("div", {}, h("h3", {}, "Cost and quality per day"), days.length
     ? [table(["Date", { text: "Student calls", class: "num" }, { text: "Teacher calls", class: "num" },
       { text: "Teacher cost", class: "num" }, { text: "Actual cost", class: "num" }, { text: "Saving", class: "num" },
-      { text: "Approval", class: "num" }, { text: "Judged win rate", class: "num" }],
+      { text: "Approval", class: "num" }, { text: "Win rate vs teacher", class: "num" }],
     [...days.map((x) => economicsRow(x, x.date)), economicsRow(e.total, "Total")],
     { "aria-label": `${d.domain}: cost, saving and quality per day` }),
     h("p", { class: "muted" }, "Teacher cost: every routed call's tokens at the teacher's prices. Actual: the student's ",
