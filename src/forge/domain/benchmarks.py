@@ -7,12 +7,17 @@ import json
 import re
 from typing import Any, Iterable, Literal
 
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from forge.domain.errors import ConfigError
-from forge.domain.sections import local_refs_only
+from forge.domain.sections import json_schema
 
 Format = Literal["python", "json", "document", "text"]
 
@@ -44,13 +49,7 @@ class Checks(BaseModel):
     @field_validator("json_schema")
     @classmethod
     def _schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
-        if schema is not None:
-            try:
-                validator_for(schema).check_schema(schema)
-            except SchemaError as exc:
-                raise ValueError(f"json_schema is not a valid JSON Schema: {exc.message}") from None
-            local_refs_only(schema)
-        return schema
+        return json_schema(schema)
 
     @field_validator("python_tests")
     @classmethod

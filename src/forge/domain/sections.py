@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from jsonschema import SchemaError
+from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 MAX_PATTERN = 500  # characters; a tenant's regex runs over traces and answers, so it stays short
@@ -47,6 +49,17 @@ def local_refs_only(schema: Any) -> Any:
     elif isinstance(schema, list):
         for value in schema:
             local_refs_only(value)
+    return schema
+
+
+def json_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The schema, or ValueError when it is not a valid JSON Schema or refers outside itself."""
+    if schema is not None:
+        try:
+            validator_for(schema).check_schema(schema)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        local_refs_only(schema)
     return schema
 
 

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any, Literal
 
-from jsonschema import SchemaError
 from jsonschema.validators import validator_for
 from pydantic import Field, field_validator, model_validator
 
-from forge.domain.sections import MAX_PATTERN, Section, compiles, local_refs_only
+from forge.domain.sections import MAX_PATTERN, Section, compiles, json_schema
 
 _METADATA_KEY = re.compile(r"metadata\.[A-Za-z0-9_.-]{1,64}")
 TaskType = Literal["generation", "classification", "extraction", "structured", "tool_use"]
@@ -46,13 +45,7 @@ class TaskRules(Section):
     @field_validator("json_schema")
     @classmethod
     def _schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
-        if schema is not None:
-            try:
-                validator_for(schema).check_schema(schema)
-            except SchemaError as exc:
-                raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
-            local_refs_only(schema)
-        return schema
+        return json_schema(schema)
 
     @model_validator(mode="after")
     def _fits_type(self) -> "TaskRules":
