@@ -7,14 +7,7 @@ import json
 import re
 from typing import Any, Iterable, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from forge.domain.errors import ConfigError
 from forge.domain.sections import json_schema
