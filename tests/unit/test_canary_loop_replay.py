@@ -11,12 +11,7 @@ from azure.durable_functions.orchestrator import Orchestrator
 
 from forge.workflow.azure import df_canary_loop
 from forge.workflow.canary_loop import ACTIVITY, DRIFT_ACTIVITY, instance_id
-from tests.unit.test_orchestrator_replay import (
-    CALL_RETRY,
-    CREATE_TIMER,
-    History,
-    last_actions,
-)
+from tests.unit.test_orchestrator_replay import CALL_RETRY, CREATE_TIMER, History, last_actions
 
 LOOP = {"tenant": "t", "domain": "coding"}
 CONTINUE_AS_NEW = 4

@@ -11,20 +11,8 @@ from typing import Iterable
 
 from forge.bootstrap import Forge
 from forge.config import Settings
-from forge.domain.economics import (
-    CallFacts,
-    DayEconomics,
-    DomainEconomics,
-    EconomicsReport,
-    Outcome,
-    PriceBasis,
-    Pricing,
-    answerer,
-    combine,
-    day_economics,
-    lora_hours,
-    lora_shares,
-)
+from forge.domain.economics import (CallFacts, DayEconomics, DomainEconomics, EconomicsReport, Outcome, PriceBasis,
+                                    Pricing, answerer, combine, day_economics, lora_hours, lora_shares)
 from forge.domain.models import ModelVersion, utcnow
 from forge.domain.usage import Prices
 from forge.services import domains as domain_service
