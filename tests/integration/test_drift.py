@@ -194,3 +194,13 @@ def test_the_api_and_the_cli_show_the_checks(forge, tenant, live_router, forge_c
     assert live_router.get("/api/v1/drift/no..domain").status_code == 422
     code, out, _ = forge_cli("drift", "show", "coding")
     assert code == 0 and "language: the mix moved" in out and "calls 12" in out
+
+
+def test_a_check_reads_only_the_newest_calls_up_to_its_limit(forge, tenant, live_router):
+    student(forge, tenant, max_traces=10, min_requests=5)
+    traffic(forge, live_router, english, count=20)
+    traffic(forge, live_router, spanish, count=10)  # the newest ten
+    done = check(forge, tenant)
+    measures = drift.history(forge, tenant, "coding", days=1, now=utcnow())["latest"]["measures"]
+    assert measures["requests"] == 10 and measures["traffic"]["languages"] == {"es": 1.0}
+    assert any(a.startswith("language:") for a in done["alerts"])

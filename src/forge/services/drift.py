@@ -11,7 +11,6 @@ between) is told by the next step that finds it.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +35,7 @@ from forge.storage.drift import DriftCheck, DriftRepository, StoredProfile
 ACTIVITY = "drift_check"
 IDLE_S = 300.0
 PAGE = 1000
+SLICE = timedelta(hours=1)  # calls are read backwards from the check's moment, an hour at a time
 TRAIN_FILE = "train"  # the dataset file the student learned from
 
 
@@ -123,16 +123,25 @@ def history(forge: Forge, tenant: str, domain: str, *, days: float = 7, now: dat
 
 
 def _recent_calls(forge: Forge, tenant: str, domain: str, since: datetime, until: datetime, keep: int) -> list[Trace]:
-    """The domain's newest `keep` router calls in [since, until), oldest first."""
-    newest: deque[Trace] = deque(maxlen=keep)
-    token = None
-    while True:
-        page = forge.storage.traces.list(tenant, domain=domain, since=since, until=until, limit=PAGE,
-                                         continuation=token)
-        newest.extend(t for t in page.items if t.source == "router")
-        token = page.continuation
-        if not token:
-            return list(newest)
+    """The domain's newest `keep` router calls in [since, until), oldest first: read an hour at a time backwards
+    from `until`, so a busy day costs about `keep` calls read, not the whole window."""
+    slices: list[list[Trace]] = []
+    found, end = 0, until
+    while end > since and found < keep:
+        start = max(since, end - SLICE)
+        calls, token = [], None
+        while True:
+            page = forge.storage.traces.list(tenant, domain=domain, since=start, until=end, limit=PAGE,
+                                             continuation=token)
+            calls += [t for t in page.items if t.source == "router" and start <= t.created_at < end]
+            token = page.continuation
+            if not token:
+                break
+        slices.append(calls)
+        found += len(calls)
+        end = start
+    newest = [t for calls in reversed(slices) for t in calls]
+    return newest[-keep:]
 
 
 def _training_profile(forge: Forge, repo: DriftRepository, model: ModelVersion) -> StoredProfile | None:
