@@ -115,6 +115,8 @@ def test_inputs_that_moved_raise_one_alert_with_its_numbers_and_queue_a_run_the_
 
     queued = forge.storage.jobs.get(tenant, done["runJob"])
     assert queued.trigger == "drift" and queued.state.queued and queued.status == JobStatus.COLLECTING
+    shown = live_router.get(f"/api/v1/forge/jobs/{queued.job_id}")  # an id the API (and the dataset's name) takes
+    assert shown.status_code == 200 and shown.json()["trigger"] == "drift"
     with LocalEngine(build_activities(forge)) as engine:
         engine_client = LocalOrchestrations(EngineClient(engine.client))
         passed = asyncio.run(reconcile(forge, engine_client, [tenant], utcnow()))

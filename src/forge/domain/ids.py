@@ -42,9 +42,11 @@ class IdFormat:
         return value
 
 
-JOB_ID = f"{ULID}|nightly-{NAME_PATTERN}-{NAME_PATTERN}-[0-9]{{8}}"  # services/runs.py nightly_id
+# services/runs.py nightly_id; services/drift.py: a drift alert's run, by the check's window
+JOB_ID = f"{ULID}|nightly-{NAME_PATTERN}-{NAME_PATTERN}-[0-9]{{8}}|drift-{NAME_PATTERN}-{NAME_PATTERN}-[0-9]{{1,15}}"
 
-JOB = IdFormat("job id", JOB_ID, f"{_ULID_RULE} or nightly-{{tenant}}-{{domain}}-{{yyyymmdd}}")
+JOB = IdFormat("job id", JOB_ID, f"{_ULID_RULE}, nightly-{{tenant}}-{{domain}}-{{yyyymmdd}} or "
+                                 "drift-{tenant}-{domain}-{window}")
 # A job builds the dataset `ds-{job id}` (stages/curate.py dataset_id_for); every other dataset is a ULID.
 DATASET = IdFormat("dataset id", f"{ULID}|ds-(?:{JOB_ID})", f"{_ULID_RULE}, or ds- followed by a job id")
 MODEL = IdFormat("model version id", ULID, _ULID_RULE)
