@@ -206,3 +206,13 @@ def test_a_check_reads_only_the_newest_calls_up_to_its_limit(forge, tenant, live
     measures = drift.history(forge, tenant, "coding", days=1, now=utcnow())["latest"]["measures"]
     assert measures["requests"] == 10 and measures["traffic"]["languages"] == {"es": 1.0}
     assert any(a.startswith("language:") for a in done["alerts"])
+
+
+def test_a_run_that_cannot_be_queued_is_said_on_the_check_and_the_alert_still_goes_out(forge, tenant, live_router):
+    student(forge, tenant, start_run=True)
+    traffic(forge, live_router, spanish, count=12)
+    domains.set_enabled(forge, tenant, "coding", False)  # a disabled domain starts no runs
+    done = check(forge, tenant)
+    assert done["action"] == "alert" and done["runJob"] is None
+    note = drift.history(forge, tenant, "coding", days=1, now=utcnow())["latest"]["note"]
+    assert note.startswith("no run queued:") and "disabled" in note

@@ -58,3 +58,12 @@ def test_when_the_timer_fires_it_continues_as_new_with_the_same_input():
     state = decided().timer(fired=True).replay()
     action = state["actions"][-1][0]
     assert action["actionType"] == CONTINUE_AS_NEW and json.loads(action["input"]) == LOOP
+
+
+def test_a_drift_check_that_keeps_failing_leaves_the_canarys_loop_going():
+    history = LoopHistory()
+    history.activity(ACTIVITY, {"action": "hold", "window": 1, "next_s": 300})
+    history.failed_attempts(DRIFT_ACTIVITY, "storage unreachable", attempts=3)
+    state = history.replay()
+    assert state["actions"][-1][0]["actionType"] == CREATE_TIMER
+    assert state["customStatus"]["drift"] == "failed"

@@ -18,7 +18,7 @@ from forge.bootstrap import Forge
 from forge.domain.canary import win_rate, window_of
 from forge.domain.content import content_text
 from forge.domain.drift import DriftPolicy, Measures, alerts, compare, profile
-from forge.domain.errors import DomainNotFound, NotFound
+from forge.domain.errors import DomainNotFound, ForgeError, NotFound
 from forge.domain.models import ModelVersion, Trace
 from forge.domain.scoring import similarity
 from forge.providers.clients import client_for, grader_client
@@ -226,6 +226,10 @@ def _queue_run(forge: Forge, repo: DriftRepository, policy: DriftPolicy, check: 
     if earlier:
         check.note = f"no run queued: drift started {earlier[-1]} within {policy.run_cooldown_hours:g} h"
         return None
-    job, _ = runs.queue(forge, tenant=check.tenant, domain=check.domain, trigger_kind="drift",
-                        job_id=f"drift-{check.tenant}-{check.domain}-{check.window}")
+    try:
+        job, _ = runs.queue(forge, tenant=check.tenant, domain=check.domain, trigger_kind="drift",
+                            job_id=f"drift-{check.tenant}-{check.domain}-{int(check.window)}")
+    except ForgeError as exc:  # the domain was disabled, its provider is no longer allowed …: said, not retried
+        check.note = f"no run queued: {exc}"
+        return None
     return job.job_id

@@ -43,7 +43,10 @@ def loop(flow: Flow, raw: dict[str, Any]) -> Generator[Any, Any, dict[str, Any]]
     now = flow.now()
     payload = {**request.model_dump(), "at": now.isoformat()}
     result = yield flow.call(ACTIVITY, payload, retry=Retry(attempts=3))
-    watched = yield flow.call(DRIFT_ACTIVITY, payload, retry=Retry(attempts=3))
+    try:
+        watched = yield flow.call(DRIFT_ACTIVITY, payload, retry=Retry(attempts=3))
+    except Exception as exc:  # drift could not be checked this window: the canary's loop goes on regardless
+        watched = {"action": "failed", "reason": str(exc)[:200]}
     flow.status({"window": result.get("window"), "action": result.get("action"), "drift": watched.get("action")})
     interval = max(min(float(result.get("next_s") or canary.IDLE_S), float(watched.get("next_s") or drift.IDLE_S)),
                    MIN_SLEEP_S)
