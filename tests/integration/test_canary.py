@@ -223,3 +223,32 @@ def test_a_tiny_cost_budget_limits_the_pairs_judged_per_window(forge, tenant, li
     decisions = simulate(priced, tenant, live_router, 2)
     assert [d["action"] for d in decisions] == ["hold", "hold"]
     assert [d["numbers"]["judged"] for d in decisions] == [3, 6]
+
+
+@pytest.mark.parametrize("candidate, outcome, reason", [
+    ("cand-better", "promoted", "every measure passed"), ("cand-equal", "active", "lower bound"),
+    ("cand-worse", "rolled_back", "judged worse"), ("cand-broken", "rolled_back", "errors spiked")])
+def test_the_control_loop_on_the_engine_takes_each_candidate_to_its_outcome(forge, tenant, live_router, candidate,
+                                                                            outcome, reason):
+    """The same simulation with nobody calling the step: the domain's loop on durabletask decides each window."""
+    cand = canary_of(forge, tenant, candidate, {**POLICY, "interval_s": 0.2})
+    repo = CanaryRepository(forge.storage.account)
+    with LocalEngine(build_activities(forge)) as engine:
+        assert EngineClient(engine.client).ensure_loop({"tenant": tenant, "domain": "coding"})
+        deadline = time.monotonic() + 20
+        while repo.get(tenant, "coding").candidate != cand:  # the loop's first look adopts the canary
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for window in range(6):
+            traffic(forge, live_router, window)
+            time.sleep(0.6)  # two windows or more
+            if repo.get(tenant, "coding").status != "active":
+                break
+        deadline = time.monotonic() + (20 if outcome != "active" else 0)  # a slow machine: the last windows' turn
+        while repo.get(tenant, "coding").status == "active" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    state = repo.get(tenant, "coding")
+    assert state.status == outcome, state.decisions[-3:]
+    assert any(reason in r for d in state.decisions for r in d.get("reasons") or [])
+    if outcome == "active":  # as good as production: it never leaves shadow within these requests
+        assert state.stage == 0 and "advance" not in [d["action"] for d in state.decisions]
