@@ -9,7 +9,9 @@ Prints, per size: lines/s, rejected lines, peak RSS of both, and the ratios.
 `--chunks 100000` measures the sharded trace keys instead: that many traces of one day imported 10,000 at a time
 into one tenant and domain, the seconds each 10,000 took (flat means no partition grows with the day), against the
 same import into one partition per day (`FORGE_TRACE_SHARDS=1`, the layout before sharding) for the first
-`--peer-lines` lines (default 20,000: it grows quadratically on Azurite).
+`--peer-lines` lines (default 20,000: it grows quadratically on Azurite). `--shards N` sets the sharded arm's
+FORGE_TRACE_SHARDS (default 16): Azurite's cost per insert grows with the rows already in that partition (a new
+tenant's partitions in the same table import at the first chunk's speed), so more shards flatten the curve.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=3, metavar=("MODE", "FILE", "CONNECTION"))
     parser.add_argument("--chunks", type=int, help="Lines of one day to import 10,000 at a time (sharded keys)")
     parser.add_argument("--peer-lines", type=int, default=20_000, help="Lines the one-partition peer imports")
+    parser.add_argument("--shards", type=int, default=16, help="With --chunks: FORGE_TRACE_SHARDS of the sharded arm")
     parser.add_argument("--chunk-child", nargs=4, metavar=("FILE", "CONNECTION", "SHARDS", "LINES"))
     args = parser.parse_args()
     if args.child:
@@ -120,7 +123,7 @@ def main() -> None:
         chunks(path, connection, int(shards), int(lines))
         return
     if args.chunks:
-        sharded_import(args.chunks, args.peer_lines, args.persist)
+        sharded_import(args.chunks, args.peer_lines, args.persist, args.shards)
         return
 
     from forge.storage.azurite import find_node_modules, start, stop_pid
@@ -151,7 +154,7 @@ def main() -> None:
               f"whole-file peer peak {pb['peak_mib'] / pa['peak_mib']:.2f}x")
 
 
-def sharded_import(lines: int, peer_lines: int, persist: bool) -> None:
+def sharded_import(lines: int, peer_lines: int, persist: bool, shard_count: int = 16) -> None:
     import subprocess
 
     from forge.storage.azurite import find_node_modules, start, stop_pid
@@ -166,7 +169,7 @@ def sharded_import(lines: int, peer_lines: int, persist: bool) -> None:
         path = Path(tmp) / "traces.jsonl"
         make_file(path, lines)
         results = {}
-        for shards, count in ((16, lines), (1, min(peer_lines, lines))):
+        for shards, count in ((shard_count, lines), (1, min(peer_lines, lines))):
             # A fresh Azurite per arm: neither pays for the other's rows.
             azurite = start(find_node_modules(), data_dir=Path(tmp) / f"azurite{shards}" if persist else None,
                             log_path=Path(tmp) / f"azurite{shards}.log", detach=False)
@@ -174,9 +177,9 @@ def sharded_import(lines: int, peer_lines: int, persist: bool) -> None:
                 results[shards] = run(path, azurite.connection_string, shards, count)
             finally:
                 stop_pid(azurite.pid)
-    sharded, peer = results[16], results[1]
+    sharded, peer = results[shard_count], results[1]
     total = sum(sharded)
-    print(f"sharded (16): {lines:,} traces of one day in {total / 60:.1f} min (target <= 10); per 10,000: "
+    print(f"sharded ({shard_count}): {lines:,} traces of one day in {total / 60:.1f} min (target <= 10); per 10,000: "
           f"first {sharded[0]:.1f}s, last {sharded[-1]:.1f}s, max/min {max(sharded) / min(sharded):.2f} "
           f"(flat within ±25% means <= {1.25 / 0.75:.2f})")
     both = min(len(peer), len(sharded))

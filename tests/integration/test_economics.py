@@ -120,7 +120,7 @@ def test_forge_status_shows_each_domains_week_and_forge_economics_prints_the_day
     coding = next(i for i, line in enumerate(lines) if line.strip().startswith("coding "))
     assert lines[coding + 1].strip() == (
         "last 7 days: teacher $0.0420, actual $0.0276, saved $0.0144 (34.29%) on 4 student and 2 teacher calls; "
-        "approval 75.0% of 4 rated, judged win rate 62.5% of 4 judged")
+        "approval 75.0% of 4 rated, win rate vs the teacher 62.5% of 4 judged")
     legal = next(i for i, line in enumerate(lines) if line.strip().startswith("legal "))
     assert lines[legal + 1].strip() == "last 7 days: no routed calls"
 

@@ -59,7 +59,7 @@ def window(e: dict[str, Any]) -> str:
             f"({_percent(e['savingPercent'])}) on {e['studentRequests']} student and {e['teacherRequests']} teacher "
             f"calls; approval {_rate(e['approvalRate'], e['approved'] + e['rejected'], 'rated')}")
     judged = e["wins"] + e["ties"] + e["losses"]
-    return line + (f", judged win rate {_rate(e['winRate'], judged, 'judged')}" if judged else "")
+    return line + (f", win rate vs the teacher {_rate(e['winRate'], judged, 'judged')}" if judged else "")
 
 
 def usd(value: float | None) -> str:
