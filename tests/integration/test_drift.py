@@ -12,7 +12,6 @@ import time
 import pytest
 
 from forge.bootstrap import bootstrap
-from forge.domain.canary import window_of
 from forge.domain.models import JobStatus, new_id, utcnow
 from forge.services import domains, drift
 from forge.services.capture import drain_once
@@ -162,7 +161,7 @@ def test_a_check_claimed_but_never_told_is_told_by_the_next_step(forge, tenant, 
     at = utcnow()
     policy = domains.domain_for(forge, tenant, "coding").drift
     claimed = asyncio.run(drift.measure(forge, repo, tenant, "coding", policy, at))
-    claimed.window = window_of(at, policy.check_minutes * 60)
+    claimed.window = drift.window_start(at, policy.check_minutes * 60)
     repo.claim(claimed)  # …and the worker died before telling anyone
     done = drift.step(forge, tenant, "coding", at)
     assert done["repeat"] and done["alerts"]

@@ -46,7 +46,7 @@ class IdFormat:
 JOB_ID = f"{ULID}|nightly-{NAME_PATTERN}-{NAME_PATTERN}-[0-9]{{8}}|drift-{NAME_PATTERN}-{NAME_PATTERN}-[0-9]{{1,15}}"
 
 JOB = IdFormat("job id", JOB_ID, f"{_ULID_RULE}, nightly-{{tenant}}-{{domain}}-{{yyyymmdd}} or "
-                                 "drift-{tenant}-{domain}-{window}")
+                                 "drift-{tenant}-{domain}-{window start}")
 # A job builds the dataset `ds-{job id}` (stages/curate.py dataset_id_for); every other dataset is a ULID.
 DATASET = IdFormat("dataset id", f"{ULID}|ds-(?:{JOB_ID})", f"{_ULID_RULE}, or ds- followed by a job id")
 MODEL = IdFormat("model version id", ULID, _ULID_RULE)

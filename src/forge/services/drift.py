@@ -17,7 +17,7 @@ from typing import Any
 from forge.bootstrap import Forge
 from forge.domain.canary import win_rate, window_of
 from forge.domain.content import content_text
-from forge.domain.drift import DriftPolicy, Measures, alerts, compare, profile
+from forge.domain.drift import TRAFFIC_NGRAMS, DriftPolicy, Measures, alerts, compare, profile
 from forge.domain.errors import DomainNotFound, ForgeError, NotFound
 from forge.domain.models import ModelVersion, Trace
 from forge.domain.scoring import similarity
@@ -49,7 +49,7 @@ def step(forge: Forge, tenant: str, domain: str, at: datetime) -> dict[str, Any]
     if not policy.enabled:
         return {"action": "off", "next_s": interval}
     repo = DriftRepository(forge.storage.account)
-    window = window_of(at, interval)
+    window = window_start(at, interval)
     found = repo.check(tenant, domain, window)
     if found is None:
         fresh = asyncio.run(measure(forge, repo, tenant, domain, policy, at))
@@ -92,7 +92,7 @@ async def measure(forge: Forge, repo: DriftRepository, tenant: str, domain: str,
     await _judge(forge, repo, model, policy, [t for t in answered if sampled(t.id, policy.judge_share)], since)
     outcomes = [p.outcome for p in repo.pairs_of(tenant, model.version_id, since) if p.outcome]
     measures.judged, measures.win_rate = len(outcomes), win_rate(outcomes, policy.confidence)
-    measures.traffic = profile((user_text(t.messages) for t in calls), keep=50)
+    measures.traffic = profile((user_text(t.messages) for t in calls), keep=TRAFFIC_NGRAMS)
     training = _training_profile(forge, repo, model)
     if training is None:
         check.note = f"{model.version_id} has no stored training set: inputs are not compared"
@@ -106,6 +106,12 @@ async def measure(forge: Forge, repo: DriftRepository, tenant: str, domain: str,
     return check
 
 
+def window_start(at: datetime, interval_s: float) -> int:
+    """The check window `at` falls in, as its start in seconds since the epoch: one key per window, and the same
+    order and meaning whatever `check_minutes` was when a check was stored."""
+    return int(window_of(at, interval_s) * interval_s)
+
+
 def user_text(messages: list[dict[str, Any]]) -> str:
     """What a caller asked: the user turns' text."""
     return "\n".join(content_text(m.get("content")) for m in messages if m.get("role") == "user")
@@ -115,7 +121,7 @@ def history(forge: Forge, tenant: str, domain: str, *, days: float = 7, now: dat
     """The domain's policy and its checks over the last `days`, oldest first."""
     policy = domain_for(forge, tenant, domain).drift
     repo = DriftRepository(forge.storage.account)
-    first = window_of(now - timedelta(days=days), policy.check_minutes * 60)
+    first = int((now - timedelta(days=days)).timestamp())
     checks = [c.model_dump(mode="json", exclude={"etag", "tenant"}) for c in repo.history(tenant, domain,
                                                                                         since_window=first)]
     return {"domain": domain, "policy": policy.model_dump(mode="json"), "checks": checks,
@@ -220,7 +226,7 @@ def _queue_run(forge: Forge, repo: DriftRepository, policy: DriftPolicy, check: 
     if busy:
         check.note = f"no run queued: {busy[0].job_id} is under way"
         return None
-    cooldown = window_of(check.at - timedelta(hours=policy.run_cooldown_hours), policy.check_minutes * 60)
+    cooldown = int((check.at - timedelta(hours=policy.run_cooldown_hours)).timestamp())
     earlier = [c.run_job for c in repo.history(check.tenant, check.domain, since_window=cooldown)
                if c.run_job and c.window != check.window]
     if earlier:

@@ -1,5 +1,5 @@
-"""Drift checks (table `driftchecks`: PartitionKey `{tenant}|{domain}`, RowKey the window, zero-padded so rows sort
-in time), training-set profiles (table `driftprofiles`: PartitionKey `{tenant}|{domain}`, RowKey the model version)
+"""Drift checks (table `driftchecks`: PartitionKey `{tenant}|{domain}`, RowKey the window's start in epoch seconds,
+zero-padded so rows sort in time), training-set profiles (table `driftprofiles`: PartitionKey `{tenant}|{domain}`, RowKey the model version)
 and the judged pairs of quality watching (table `driftpairs`: PartitionKey `{tenant}|{model}`, RowKey trace id)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _ensured: set[str] = set()
 class DriftCheck(Record):
     tenant: str
     domain: str
-    window: float  # a float: window numbers pass Table storage's 32-bit integers
+    window: float  # its start, seconds since the epoch (a float: Table storage's integers are 32-bit)
     at: datetime
     model: str | None = None  # the production student checked (None: the teacher serves; nothing to check)
     status: Literal["claimed", "told"] = "claimed"  # told: its alert's events, notification and run are done
@@ -60,7 +60,7 @@ class DriftRepository:
         self.pairs = RecordTable(tables.get_table_client(PAIRS), JudgedPair,
                                  lambda p: (f"{p.tenant}|{p.candidate}", p.trace_id))
 
-    def check(self, tenant: str, domain: str, window: int) -> DriftCheck | None:
+    def check(self, tenant: str, domain: str, window: float) -> DriftCheck | None:
         return self.checks.get(f"{tenant}|{domain}", window_key(window))
 
     def claim(self, check: DriftCheck) -> DriftCheck | None:
@@ -73,7 +73,7 @@ class DriftRepository:
     def save(self, check: DriftCheck) -> DriftCheck:
         return self.checks.replace(check)
 
-    def history(self, tenant: str, domain: str, *, since_window: int = 0) -> Iterator[DriftCheck]:
+    def history(self, tenant: str, domain: str, *, since_window: float = 0) -> Iterator[DriftCheck]:
         """The domain's checks, oldest first."""
         return self.checks.scan(f"PartitionKey eq {quote(f'{tenant}|{domain}')} and RowKey ge "
                                 f"{quote(window_key(since_window))}")
