@@ -103,11 +103,13 @@ def drifting(forge, tenant: str) -> str:
     return model.version_id
 
 
-def test_the_page_shows_the_production_students_drift_and_its_alerts(page):
+def test_a_drift_alert_on_the_overview_leads_to_the_students_drift_and_its_numbers(page):
     p, forge, tenant = page.page, page.server.forge, page.server.tenant
     drifting(forge, tenant)
     page.log_in()
-    p.goto(f"{page.server.url}/#/canary/education")
+    alert = p.locator(".alert", has_text="Drift · education")  # the overview's alerts name it, and lead to it
+    alert.filter(has_text="language: the mix moved").wait_for()
+    alert.get_by_role("link", name="drift of education").click()
     panel = p.get_by_role("region", name="Drift of the production student")
     panel.locator(".drift-alerts li", has_text="language: the mix moved").wait_for()
     assert panel.locator(".drift-languages").inner_text() == "es 100%"

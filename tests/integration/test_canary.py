@@ -93,6 +93,9 @@ def test_a_worse_candidate_is_rolled_back_once_the_bound_excludes_the_margin(for
     route = forge.storage.routes.get(tenant, "coding")
     assert route.canary_model is None and route.production_model != cand
     assert forge.storage.models.get(tenant, "coding", cand).stage == ModelStage.ARCHIVED
+    shown = live_router.get("/api/v1/insights/overview").json()["alerts"]
+    assert [(x["kind"], x["modelVersionId"]) for x in shown] == [("canary.rollback", cand)]
+    assert "judged worse" in shown[0]["message"]
 
 
 def test_an_erroring_candidate_is_rolled_back_on_its_error_spike(forge, tenant, live_router):

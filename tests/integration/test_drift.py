@@ -107,6 +107,8 @@ def test_inputs_that_moved_raise_one_alert_with_its_numbers_and_queue_a_run_the_
     events = [e for e in forge.storage.events.list(job_id).items if e.type == "drift.alert"]
     assert len(events) == 1 and events[0].data["model"] == model
     assert len(alerts_sent(forge, tenant, job_id)) == 1  # the webhook's, pending in the outbox
+    shown = live_router.get("/api/v1/insights/overview").json()["alerts"]  # the dashboard's overview says it too
+    assert [(x["kind"], x["domain"]) for x in shown] == [("drift.alert", "coding")] and "es 100%" in shown[0]["message"]
 
     again = drift.step(forge, tenant, "coding", at)  # a retried activity, or a replay after a restart
     assert again["repeat"] and again["runJob"] == done["runJob"]

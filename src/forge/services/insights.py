@@ -1,5 +1,6 @@
 """What the dashboard's overview and domain pages read that no other endpoint gives: per-day traces, golden traces
-and routed requests, the saving against the teacher, alerts, and the configured domains."""
+and routed requests, the saving against the teacher, alerts (failed jobs, refused promotions, drift, canary
+roll-backs), and the configured domains."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from forge.bootstrap import Forge
 from forge.domain.models import DistillationJob, JobStatus, Route, is_golden, utcnow
 from forge.domain.usage import Call, Prices, summarize
 from forge.services import domains as domain_service
+from forge.storage.canaries import CanaryRepository
+from forge.storage.drift import DriftRepository
 from forge.storage.trace_days import trace_facts
 
 MAX_ALERTS = 20
@@ -53,7 +56,9 @@ def overview(forge: Forge, tenant: str, *, days: int = 14, now: datetime | None 
             "savingUsd": round(sum(u.saving_usd for u in usage.values()), 6),
             "teacherCostUsd": round(sum(u.teacher_cost_usd for u in usage.values()), 6),
         })
-    return {"since": start.isoformat(), "days": days, "domains": domains, "alerts": _alerts(jobs, start)}
+    found = sorted(_alerts(jobs, start) + _live_alerts(forge, tenant, [d["domain"] for d in domains], start),
+                   key=lambda a: a["at"], reverse=True)
+    return {"since": start.isoformat(), "days": days, "domains": domains, "alerts": found[:MAX_ALERTS]}
 
 
 def domains(forge: Forge, tenant: str) -> list[dict[str, Any]]:
@@ -73,6 +78,23 @@ def _role(model: str, route: Route, teacher: str) -> str:
 def _job_line(job: DistillationJob) -> dict[str, Any]:
     return {"jobId": job.job_id, "status": job.status.value, "createdAt": job.created_at.isoformat(),
             "updatedAt": job.updated_at.isoformat(), "promotion": (job.promotion or {}).get("outcome")}
+
+
+def _live_alerts(forge: Forge, tenant: str, names: list[str], since: datetime) -> list[dict[str, Any]]:
+    """Per domain, its latest drift check with alerts and its canary's roll-backs since `since`."""
+    checks, canaries = DriftRepository(forge.storage.account), CanaryRepository(forge.storage.account)
+    found = []
+    for name in names:
+        drifted = [c for c in checks.history(tenant, name, since_window=since.timestamp()) if c.alerts]
+        if drifted:
+            last = drifted[-1]
+            found.append({"level": "warning", "kind": "drift.alert", "domain": name, "at": last.at.isoformat(),
+                          "modelVersionId": last.model, "message": "; ".join(last.alerts)})
+        state = canaries.get(tenant, name)
+        found += [{"level": "warning", "kind": "canary.rollback", "domain": name, "at": d["at"],
+                   "modelVersionId": state.candidate, "message": "; ".join(d.get("reasons") or [])}
+                  for d in state.decisions if d.get("action") == "rollback" and d.get("at", "") >= since.isoformat()]
+    return found
 
 
 def _alerts(jobs: list[DistillationJob], since: datetime) -> list[dict[str, Any]]:
