@@ -1,6 +1,7 @@
 // Overview: per domain, traces and golden traces per day, requests per day by route, who serves, the last job,
 // the saving against the teacher and, per day, the teacher's cost of the routed calls against their actual cost and
-// the quality it was bought at (/api/v1/economics); alerts for failed jobs, refused promotions, drift and canary roll-backs. Refreshes every 10 s.
+// the quality it was bought at (/api/v1/economics); alerts for failed jobs, refused promotions, drift and canary
+// roll-backs. Refreshes every 10 s.
 import { api } from "../api.js";
 import { h, mount, badge, num, usd, shortId, when, table } from "../dom.js";
 import { barChart } from "../charts.js";
@@ -75,7 +76,9 @@ const ALERT_KINDS = { "job.failed": "Job failed", "promotion.refused": "Promotio
   "canary.rollback": "Canary rolled back" };
 
 function alerts(list) {
-  if (!list.length) return h("p", { class: "muted" }, "No failed jobs, refused promotions, drift or roll-backs in this window.");
+  if (!list.length) {
+    return h("p", { class: "muted" }, "No failed jobs, refused promotions, drift or roll-backs in this window.");
+  }
   return h("div", {}, list.map((a) => h("div", { class: `alert ${a.level}` },
     h("b", {}, ALERT_KINDS[a.kind] || a.kind), ` · ${a.domain} · `,
     a.jobId ? h("a", { href: `#/jobs/${a.jobId}` }, `job ${shortId(a.jobId)}`)
