@@ -21,6 +21,6 @@ def read_economics(key: Reader, forge: ForgeDep,
                    ) -> EconomicsReport:
     """Per domain and day: requests on the student and on the teacher (fallbacks included), tokens, what all of it
     would have cost on the teacher, what it cost (the student's token prices, or its share of the LoRA server's
-    hourly cost), the saving, the approval rate of the student's rated answers and the judged win rate; totals per
-    domain and for the tenant. An unknown domain is a 404."""
+    hourly cost), the saving, the approval rate of the student's rated answers and its judged win rate against the
+    teacher; totals per domain and for the tenant. An unknown domain is a 404."""
     return service.report(forge, key.tenant, domain=domain, days=days)
