@@ -6,7 +6,6 @@ server's OpenAPI document."""
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import httpx
 from pydantic import BaseModel
 
 from forge.client.errors import ForgeAPIError
+from forge.domain import retry_after as retry_after_header
 
 T = TypeVar("T")
 RETRIED = (429, 503)
@@ -80,15 +80,8 @@ class Retry:
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """`Retry-After` in seconds: a number, or an HTTP date."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        moment = email.utils.parsedate_to_datetime(value)
-        return max(0.0, moment.timestamp() - time.time()) if moment else None
+    """The wait the server names (`Retry-After`, seconds or an HTTP date); None when it names none it can read."""
+    return retry_after_header.seconds(response.headers)
 
 
 def check(response: httpx.Response) -> httpx.Response:

@@ -7,15 +7,14 @@ per request). Concurrency is bounded by a semaphore; 429 and 5xx are retried hon
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
-import time
 from typing import Any, AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
 
+from forge.domain import retry_after
 from forge.providers.inference import InferenceError
 
 AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
@@ -136,7 +135,7 @@ class OpenAICompatClient:
             await response.aclose()
             if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
                 attempt += 1
-                await asyncio.sleep(min(self.max_retry_wait_s, _retry_after(response) or _backoff(attempt)))
+                await asyncio.sleep(min(self.max_retry_wait_s, retry_after.seconds(response.headers) or _backoff(attempt)))
                 continue
             raise InferenceError(
                 f"{self.name} answered {response.status_code}: {_error_message(response)}",
@@ -168,27 +167,6 @@ async def _sse_chunks(response: httpx.Response, name: str, timeout_s: float) -> 
 
 def _backoff(attempt: int) -> float:
     return min(8.0, 0.25 * 2 ** (attempt - 1))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds to wait: Azure's `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
-    millis = response.headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _error_message(response: httpx.Response) -> str:
