@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -91,8 +91,12 @@ def list_(
 ) -> None:
     """List datasets: id, domain, version, sizes."""
     f = forge()
-    page = service.list_datasets(f, tenant or f.settings.tenant, include_deleted=deleted, limit=limit,
-                                 continuation=continuation)
+    print_page(service.list_datasets(f, tenant or f.settings.tenant, include_deleted=deleted, limit=limit,
+                                     continuation=continuation))
+
+
+def print_page(page: Any) -> None:
+    """A page of datasets, one line each, and the token of the next (also the remote `forge datasets list`'s)."""
     for d in page.items:
         gone = "  (deleted)" if d.deleted_at else ""
         out.print(f"{d.dataset_id}  {d.domain:<12} v{d.version:<3} train {d.counts.get('train', 0):>6}  "

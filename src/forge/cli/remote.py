@@ -14,7 +14,7 @@ from typing import Any, Callable, List, Optional
 import typer
 
 from forge.cli.common import out
-from forge.cli.datasets import file_format
+from forge.cli.datasets import file_format, print_page
 from forge.cli.economics import STATUS_DAYS, print_report, window
 from forge.services.economics import MAX_DAYS
 from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_stats
@@ -172,13 +172,7 @@ def datasets_validate(file: Path, as_json: bool = typer.Option(False, "--json"))
 def datasets_list(deleted: bool = typer.Option(False, "--deleted"), limit: int = typer.Option(50, min=1, max=1000),
                   continuation: Optional[str] = typer.Option(None)) -> None:
     """List datasets: id, domain, version, sizes."""
-    page = client().datasets.list(include_deleted=deleted, limit=limit, continuation=continuation)
-    for d in page.items:
-        gone = "  (deleted)" if d.deleted_at else ""
-        out.print(f"{d.dataset_id}  {d.domain:<12} v{d.version:<3} train {d.counts.get('train', 0):>6}  "
-                  f"valid {d.counts.get('valid', 0):>5}  {d.created_at:%Y-%m-%d %H:%M}{gone}", markup=False)
-    if page.continuation:
-        out.print(f"more: --continuation {page.continuation}", markup=False)
+    print_page(client().datasets.list(include_deleted=deleted, limit=limit, continuation=continuation))
 
 
 @datasets.command("show")
