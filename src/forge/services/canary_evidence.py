@@ -19,9 +19,8 @@ from forge.domain.scoring import similarity
 from forge.providers.clients import client_for, grader_client
 from forge.providers.inference import ChatClient, answer_text
 from forge.providers.judge import compare
+from forge.services.traces import router_calls
 from forge.storage.canaries import CanaryRepository, CanaryState, JudgedPair
-
-PAGE = 1000
 
 
 def sampled(trace_id: str, share: float) -> bool:
@@ -31,14 +30,7 @@ def sampled(trace_id: str, share: float) -> bool:
 
 def stage_traces(forge: Forge, state: CanaryState, until: datetime) -> list[Trace]:
     """The router's calls in the domain since the stage began, oldest first."""
-    found, token = [], None
-    while True:
-        page = forge.storage.traces.list(state.tenant, domain=state.domain, since=state.stage_started_at,
-                                         until=until, limit=PAGE, continuation=token)
-        found += [t for t in page.items if t.source == "router" and t.created_at >= state.stage_started_at]
-        token = page.continuation
-        if not token:
-            return found
+    return list(router_calls(forge.storage, state.tenant, state.domain, state.stage_started_at, until))
 
 
 def arm_of(trace: Trace, state: CanaryState, teacher: str) -> tuple[str | None, bool]:
@@ -124,14 +116,7 @@ async def _judge(forge: Forge, repo: CanaryRepository, state: CanaryState, polic
             if tokens <= 0 or cost <= 0:
                 break  # either budget spent: the rest wait for the next window
             recorded = content_text((trace.response or {}).get("content"))
-            started = asyncio.get_running_loop().time()
-            try:
-                answer = await replay.complete({"messages": trace.messages})
-                text, ok = answer_text(answer), True
-                usage = answer.get("usage") or {}
-            except Exception:
-                text, ok, usage = "", False, {}
-            latency = (asyncio.get_running_loop().time() - started) * 1000
+            text, ok, usage, latency = await replayed(replay, trace)
             tokens -= int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
             cost -= replay_cost(settings, usage.get("prompt_tokens"), usage.get("completion_tokens"),
                                 teacher=other_id is None)
@@ -149,6 +134,18 @@ async def _judge(forge: Forge, repo: CanaryRepository, state: CanaryState, polic
     finally:
         for client in (replay, judge):
             await client.aclose()
+
+
+async def replayed(client: ChatClient, trace: Trace) -> tuple[str, bool, dict[str, Any], float]:
+    """The call's conversation answered again by `client`: (text, ok, usage, latency in ms). A failure is an answer
+    that is not ok, never an exception: one model failing says nothing of the other."""
+    started = asyncio.get_running_loop().time()
+    try:
+        answer = await client.complete({"messages": trace.messages})
+        text, ok, usage = answer_text(answer), True, answer.get("usage") or {}
+    except Exception:
+        text, ok, usage = "", False, {}
+    return text, ok, usage, (asyncio.get_running_loop().time() - started) * 1000
 
 
 def replay_cost(settings: Any, prompt: int | None, completion: int | None, *, teacher: bool) -> float:

@@ -17,24 +17,30 @@ from typing import Any
 from forge.bootstrap import Forge
 from forge.domain.canary import win_rate, window_of
 from forge.domain.content import content_text
-from forge.domain.drift import TRAFFIC_NGRAMS, DriftPolicy, Measures, alerts, compare, profile
+from forge.domain.drift import (
+    TRAFFIC_NGRAMS,
+    DriftPolicy,
+    Measures,
+    alerts,
+    compare,
+    profile,
+)
 from forge.domain.errors import DomainNotFound, ForgeError, NotFound
 from forge.domain.models import ModelVersion, Trace
 from forge.domain.scoring import similarity
 from forge.providers.clients import client_for, grader_client
-from forge.providers.inference import answer_text
 from forge.providers.judge import compare as judge_pair
 from forge.services import runs
-from forge.services.canary_evidence import sampled
+from forge.services.canary_evidence import replayed, sampled
 from forge.services.domains import domain_for
 from forge.services.jobs import record
 from forge.services.notifications import announce
+from forge.services.traces import router_calls
 from forge.storage.canaries import JudgedPair
 from forge.storage.drift import DriftCheck, DriftRepository, StoredProfile
 
 ACTIVITY = "drift_check"
 IDLE_S = 300.0
-PAGE = 1000
 SLICE = timedelta(hours=1)  # calls are read backwards from the check's moment, an hour at a time
 TRAIN_FILE = "train"  # the dataset file the student learned from
 
@@ -135,14 +141,7 @@ def _recent_calls(forge: Forge, tenant: str, domain: str, since: datetime, until
     found, end = 0, until
     while end > since and found < keep:
         start = max(since, end - SLICE)
-        calls, token = [], None
-        while True:
-            page = forge.storage.traces.list(tenant, domain=domain, since=start, until=end, limit=PAGE,
-                                             continuation=token)
-            calls += [t for t in page.items if t.source == "router" and start <= t.created_at < end]
-            token = page.continuation
-            if not token:
-                break
+        calls = list(router_calls(forge.storage, tenant, domain, start, end))
         slices.append(calls)
         found += len(calls)
         end = start
@@ -187,9 +186,8 @@ async def _judge(forge: Forge, repo: DriftRepository, model: ModelVersion, polic
     try:
         for trace in todo:
             student = content_text((trace.response or {}).get("content"))
-            try:
-                reference = answer_text(await teacher.complete({"messages": trace.messages}))
-            except Exception:
+            reference, ok, _, _ = await replayed(teacher, trace)
+            if not ok:
                 continue  # the teacher failing says nothing of the student: no pair
             outcome = await judge_pair(judge, trace.messages, student or None, reference or None)
             repo.add_pair(JudgedPair(

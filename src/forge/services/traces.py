@@ -158,6 +158,19 @@ def list_traces(storage: Storage, tenant: str, *, domain: str | None = None, sin
                                continuation=continuation)
 
 
+def router_calls(storage: Storage, tenant: str, domain: str, since: datetime, until: datetime,
+                 page: int = 1000) -> Iterator[Trace]:
+    """The domain's calls through the router from `since` (to the microsecond: keys keep milliseconds) up to
+    `until`, oldest first, read a page at a time."""
+    token = None
+    while True:
+        found = storage.traces.list(tenant, domain=domain, since=since, until=until, limit=page, continuation=token)
+        yield from (t for t in found.items if t.source == "router" and t.created_at >= since)
+        token = found.continuation
+        if not token:
+            return
+
+
 def judge(storage: Storage, tenant: str, trace_id: str, *, feedback: str | None = None, score: float | None = None) -> Trace:
     """Record a person's verdict and/or a score on a trace."""
     if feedback is None and score is None:
