@@ -162,10 +162,11 @@ def test_a_service_that_refuses_the_metadata_filter_is_searched_without_it(fake,
 
 
 def test_a_timeout_is_retried(fake, storage, tenant, dataset):
-    provider = provider_for(fake, storage, timeout=0.3)
+    # The timeout leaves a loaded machine (CI) room to answer the retry in time: 0.3 s once timed the retry out too.
+    provider = provider_for(fake, storage, timeout=1.5)
     request = request_for(tenant, dataset)
     job_id = provider.start(request, provider.prepare(request))
-    fake.fail("GET", f"/fine_tuning/jobs/{job_id}", 200, delay_s=1.0)
+    fake.fail("GET", f"/fine_tuning/jobs/{job_id}", 200, delay_s=3.5)
     assert provider.status(job_id).provider_job_id == job_id
     assert fake.calls("GET", f"/fine_tuning/jobs/{job_id}") == 2
 
