@@ -124,6 +124,7 @@ def test_the_router_answers_a_promoted_student_through_the_endpoint_plain_and_st
     async def ask():
         try:
             answer = await router.complete(tenant, body, {})
+            await answer.capture  # as the API does after the response: the call is recorded
             stream = await router.stream(tenant, {**body, "stream": True}, {})
             streamed = b"".join([chunk async for chunk in stream.chunks]).decode()
             return answer, stream.headers, streamed
