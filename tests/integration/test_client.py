@@ -105,6 +105,7 @@ def test_the_cli_works_against_a_deployed_forge_with_url_and_key(api, key, forge
     remote = ["--url", str(api.base_url), "--key", key]
     code, out, err = forge_cli(*remote, "jobs", "update", job_id, "--name", "remote", "--tag", "cli")
     assert code == 0, err
+    assert f"{job_id}: name remote, tags cli" in out
     code, out, _ = forge_cli(*remote, "jobs", "list")
     assert code == 0 and job_id in out
     assert forge.storage.jobs.get(tenant, job_id).name == "remote"

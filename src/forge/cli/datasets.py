@@ -10,7 +10,7 @@ from typing import Any, List, Optional
 import typer
 
 from forge.cli.common import err, forge, out
-from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_stats
+from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_labelled, print_stats
 from forge.services import summaries
 from forge.services.labels import label_dataset
 from forge.services import datasets as service
@@ -138,8 +138,7 @@ def update(dataset_id: str, name: Optional[str] = NAME, description: Optional[st
     """Name, describe or tag a dataset (what is not given stays)."""
     f = forge()
     dataset = label_dataset(f, tenant or f.settings.tenant, dataset_id, labels(name, description, tag))
-    out.print(f"{dataset.dataset_id}: name {dataset.name or '-'}, tags {', '.join(dataset.tags) or '-'}",
-              markup=False)
+    print_labelled(dataset.dataset_id, dataset)
 
 
 @app.command("delete")

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from forge.cli.common import forge, out
-from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels
+from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_labelled
 from forge.services.labels import label_job
 from forge.services import jobs as service
 from forge.services import runs
@@ -70,4 +70,4 @@ def update(job_id: str, name: Optional[str] = NAME, description: Optional[str] =
     """Name, describe or tag a job (what is not given stays)."""
     f = forge()
     job = label_job(f, tenant or f.settings.tenant, job_id, labels(name, description, tag))
-    out.print(f"{job.job_id}: name {job.name or '-'}, tags {', '.join(job.tags) or '-'}", markup=False)
+    print_labelled(job.job_id, job)

@@ -1,4 +1,4 @@
-"""The `update` commands' options (name, description, tags) and one way of printing a stats answer."""
+"""The `update` commands' options (name, description, tags), their one answer line, and one way of printing stats."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def labels(name: Optional[str], description: Optional[str], tags: Optional[List[
         return Labels.model_validate(given)
     except ValidationError as exc:
         raise typer.BadParameter("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+
+
+def print_labelled(identifier: str, labelled: Any) -> None:
+    """What an `update` command answers, local or remote: the id, then its name and tags ('-' when none)."""
+    out.print(f"{identifier}: name {labelled.name or '-'}, tags {', '.join(labelled.tags) or '-'}", markup=False)
 
 
 def print_stats(stats: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from forge.cli.common import forge, out
-from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_stats
+from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_labelled, print_stats
 from forge.services import deployments, summaries
 from forge.services.labels import label_model
 from forge.domain.models import ModelStage
@@ -113,7 +113,7 @@ def update(version_id: str, name: Optional[str] = NAME, description: Optional[st
     """Name, describe or tag a model version (what is not given stays)."""
     f = forge()
     model = label_model(f, tenant or f.settings.tenant, version_id, labels(name, description, tag))
-    out.print(f"{model.version_id}: name {model.name or '-'}, tags {', '.join(model.tags) or '-'}", markup=False)
+    print_labelled(model.version_id, model)
 
 
 @app.command("delete")

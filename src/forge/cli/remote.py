@@ -17,7 +17,7 @@ from forge.cli.common import out
 from forge.cli.datasets import file_format, print_page
 from forge.cli.economics import STATUS_DAYS, print_report, window
 from forge.services.economics import MAX_DAYS
-from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_stats
+from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_labelled, print_stats
 from forge.cli.remote_registry import add_registry
 from forge.cli.run import _config, job_settings
 from forge.client import ForgeClient
@@ -116,7 +116,7 @@ def jobs_update(job_id: str, name: Optional[str] = NAME, description: Optional[s
     """Name, describe or tag a job (what is not given stays)."""
     given = labels(name, description, tag)
     job = client().jobs.update(job_id, **given.model_dump(exclude_unset=True))
-    out.print(f"{job.job_id}: name {job.name or '-'}, tags {', '.join(job.tags) or '-'}", markup=False)
+    print_labelled(job.job_id, job)
 
 
 # --- datasets ----------------------------------------------------------------------------------------------------
@@ -187,8 +187,7 @@ def datasets_update(dataset_id: str, name: Optional[str] = NAME, description: Op
     """Name, describe or tag a dataset (what is not given stays)."""
     given = labels(name, description, tag)
     dataset = client().datasets.update(dataset_id, **given.model_dump(exclude_unset=True))
-    out.print(f"{dataset.dataset_id}: name {dataset.name or '-'}, tags {', '.join(dataset.tags) or '-'}",
-              markup=False)
+    print_labelled(dataset.dataset_id, dataset)
 
 
 @datasets.command("delete")

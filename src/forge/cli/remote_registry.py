@@ -11,7 +11,7 @@ import typer
 
 from forge.cli.canary import CANDIDATE, print_stages
 from forge.cli.common import out
-from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_stats
+from forge.cli.labels import DESCRIPTION, NAME, TAGS, labels, print_labelled, print_stats
 
 BATCH = 1000  # traces per POST /api/v1/traces
 
@@ -80,7 +80,7 @@ def add_registry(app: typer.Typer, client: Callable[[], Any], show_json: Callabl
                       tag: Optional[List[str]] = TAGS) -> None:
         """Name, describe or tag a model version (what is not given stays)."""
         model = client().models.update(version_id, **labels(name, description, tag).model_dump(exclude_unset=True))
-        out.print(f"{model.version_id}: name {model.name or '-'}, tags {', '.join(model.tags) or '-'}", markup=False)
+        print_labelled(model.version_id, model)
 
     @models.command("delete")
     def models_delete(version_id: str) -> None:
