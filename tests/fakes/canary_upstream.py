@@ -20,6 +20,12 @@ API_KEY = "sk-fake-canary"
 _Q = re.compile(r"q=(-?\d+)")
 
 
+def wiring(url: str) -> dict[str, Any]:
+    """Settings that make the upstream at `url` the teacher and the judge, with routes read fresh on every call."""
+    return {"teacher_base_url": f"{url}/v1", "teacher_api_key": API_KEY, "teacher_model": "teacher",
+            "grader_model": "judge", "router_timeout_s": 10.0, "router_route_ttl_s": 0.0}
+
+
 def quality(model: str, prompt: str) -> int:
     if model == "cand-better":
         return 1000

@@ -17,7 +17,7 @@ from forge.workflow import canary_loop
 from forge.workflow.activities import build_activities
 from forge.workflow.local import EngineClient, LocalEngine
 from tests.factories import make_model_version
-from tests.fakes.canary_upstream import API_KEY, body
+from tests.fakes.canary_upstream import body, wiring
 
 PER_WINDOW = 20
 POLICY = {"stages": [{"percent": 0, "min_requests": 12, "min_minutes": 0},
@@ -29,10 +29,7 @@ POLICY = {"stages": [{"percent": 0, "min_requests": 12, "min_minutes": 0},
 
 @pytest.fixture
 def forge(settings, storage, canary_upstream):
-    wired = settings.model_copy(update={
-        "teacher_base_url": f"{canary_upstream[1]}/v1", "teacher_api_key": API_KEY, "teacher_model": "teacher",
-        "grader_model": "judge", "router_timeout_s": 10.0, "router_route_ttl_s": 0.0})
-    return bootstrap(wired, storage=storage)
+    return bootstrap(settings.model_copy(update=wiring(canary_upstream[1])), storage=storage)
 
 
 def canary_of(forge, tenant, candidate: str, policy=POLICY) -> str:

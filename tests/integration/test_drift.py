@@ -21,7 +21,7 @@ from forge.storage.outbox import Outbox
 from forge.workflow.activities import build_activities
 from forge.workflow.local import EngineClient, LocalEngine, LocalOrchestrations
 from tests.factories import make_model_version
-from tests.fakes.canary_upstream import API_KEY
+from tests.fakes.canary_upstream import wiring
 
 TOPICS = ["cache", "queue", "retry", "buffer", "stream", "index", "socket", "thread"]
 POLICY = {"check_minutes": 0.0005, "window_hours": 1, "min_requests": 10, "judge_share": 1.0,
@@ -43,10 +43,8 @@ def spanish(i: int) -> str:
 
 @pytest.fixture
 def forge(settings, storage, canary_upstream):
-    wired = settings.model_copy(update={
-        "teacher_base_url": f"{canary_upstream[1]}/v1", "teacher_api_key": API_KEY, "teacher_model": "teacher",
-        "grader_model": "judge", "router_timeout_s": 10.0, "router_route_ttl_s": 0.0,
-        "notify_url": "http://127.0.0.1:9/unreachable"})  # notifications stay in the outbox, visible
+    wired = settings.model_copy(update={**wiring(canary_upstream[1]),
+                                        "notify_url": "http://127.0.0.1:9/unreachable"})  # notifications stay in the outbox
     return bootstrap(wired, storage=storage)
 
 
