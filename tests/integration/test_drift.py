@@ -43,8 +43,8 @@ def spanish(i: int) -> str:
 
 @pytest.fixture
 def forge(settings, storage, canary_upstream):
-    wired = settings.model_copy(update={**wiring(canary_upstream[1]),
-                                        "notify_url": "http://127.0.0.1:9/unreachable"})  # notifications stay in the outbox
+    unreachable = "http://127.0.0.1:9/unreachable"  # notifications stay in the outbox, visible
+    wired = settings.model_copy(update={**wiring(canary_upstream[1]), "notify_url": unreachable})
     return bootstrap(wired, storage=storage)
 
 
